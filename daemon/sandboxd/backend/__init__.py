@@ -1,0 +1,89 @@
+"""The one interface between the platform-neutral daemon and each platform's isolation.
+
+A backend is chosen once at start-up (`select`). It builds workers and reports, honestly,
+which isolation layers it enforces on this host.
+"""
+
+from __future__ import annotations
+
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from ..config import Config
+
+
+@dataclass(frozen=True)
+class Capability:
+    layer: str
+    enforced: bool
+    detail: str
+
+
+@dataclass
+class Sample:
+    cpu_user_ns: int
+    cpu_system_ns: int
+    memory_bytes: int
+    processes: int
+
+
+class Containment(ABC):
+    """The platform's grip on one worker: limits, usage and a kill that reaches everything."""
+
+    @abstractmethod
+    def apply_limits(self, memory_bytes: int, max_tasks: int) -> None: ...
+    @abstractmethod
+    def sample(self) -> Sample: ...
+    @abstractmethod
+    def peak_memory(self) -> int: ...
+    @abstractmethod
+    def oom_kills(self) -> int: ...
+    @abstractmethod
+    def pids_limit_hits(self) -> int: ...
+    @abstractmethod
+    def kill(self) -> None: ...
+    @abstractmethod
+    def destroy(self) -> bool:
+        """Kills what is left and releases everything; blocking, run it off the loop."""
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def capabilities(self) -> list[Capability]: ...
+
+    @abstractmethod
+    def check_required(self) -> None:
+        """Raises with an operator-facing message when the config demands a layer this host lacks."""
+
+    @abstractmethod
+    async def build_worker(self, language: str):  # -> worker.Worker
+        ...
+
+    def cleanup_leftovers(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def select(cfg: Config) -> Backend:
+    if sys.platform.startswith("linux"):
+        from .linux import LinuxBackend
+
+        return LinuxBackend(cfg)
+    if sys.platform == "darwin":
+        from .macos import MacOSBackend
+
+        return MacOSBackend(cfg)
+    if sys.platform == "win32":
+        from .windows import WindowsBackend
+
+        return WindowsBackend(cfg)
+    raise RuntimeError(f"unsupported platform {sys.platform!r}")

@@ -1,0 +1,215 @@
+"""Linux: namespaces, cgroups, rlimits, dropped privileges, Landlock and seccomp per worker.
+
+Workers are built by the zygote (see linux/contain.py for the recipe); this module decides
+what each worker gets and holds its cgroup and pidfd for the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import platform
+import secrets
+import signal
+import time
+
+from ..config import Config
+from ..linux import cgroups, elf, landlock
+from ..linux.contain import Blueprint
+from ..linux.rootfs import WORKDIR
+from ..linux.zygote_client import ZygoteClient, ZygoteError
+from ..pipes import StatusChannel, close_quietly
+from ..runners import source as runner_source
+from ..worker import Worker
+from . import Backend, BuildError, Capability, Containment, Sample
+
+BUILD_TIMEOUT_S = 30.0
+WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR, "LANG": "C.UTF-8",
+              "TMPDIR": "/tmp"}
+MIB = 1 << 20
+
+
+class LinuxContainment(Containment):
+    def __init__(self, cgroup: cgroups.RunCgroup, pidfd: int | None) -> None:
+        self.cgroup = cgroup
+        self.pidfd = pidfd
+
+    def apply_limits(self, memory_bytes: int, max_tasks: int) -> None:
+        self.cgroup.set_limits(memory_bytes, max_tasks)
+        self.cgroup.reset_peak()
+
+    def sample(self) -> Sample:
+        return self.cgroup.sample()
+
+    def peak_memory(self) -> int:
+        return self.cgroup.peak_memory()
+
+    def oom_kills(self) -> int:
+        return self.cgroup.oom_kills()
+
+    def pids_limit_hits(self) -> int:
+        return self.cgroup.pids_limit_hits()
+
+    def kill(self) -> None:
+        # SIGKILL to the worker's pid 1 takes its whole pid namespace down at once; the
+        # cgroup kill catches anything that is somehow outside it.
+        if self.pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.cgroup.kill()
+
+    def destroy(self) -> bool:
+        self.kill()
+        if self.pidfd is not None:
+            close_quietly(self.pidfd)
+            self.pidfd = None
+        return self.cgroup.kill_and_remove()
+
+
+def _sysctl(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class LinuxBackend(Backend):
+    name = "linux"
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.landlock_abi = landlock.abi_version()
+        self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name)
+        self.counter = itertools.count()
+        self.prefix = secrets.token_hex(3)
+        self.zygote = ZygoteClient()
+        self._argv = {name: self._runner_argv(name) for name in cfg.languages}
+        exec_paths: set[str] = set()
+        for interp in {cfg.sandbox.init_interpreter, *(lang.interpreter for lang in cfg.languages.values())}:
+            exec_paths.update(elf.exec_closure(interp))
+        self._exec_paths = sorted(exec_paths)
+
+    def _runner_argv(self, language: str) -> list[str]:
+        lang = self.cfg.languages[language]
+        init = runner_source("init.py")
+        if not lang.command:
+            return [lang.interpreter, "-I", "-c", init, "python"]
+        runner = runner_source(lang.runner) if lang.runner else ""
+        command = [part.replace("{interpreter}", lang.interpreter).replace("{runner}", runner)
+                   for part in lang.command]
+        return [self.cfg.sandbox.init_interpreter, "-I", "-S", "-c", init, "spawn", *command]
+
+    def check_required(self) -> None:
+        userns = _sysctl("/proc/sys/user/max_user_namespaces")
+        if userns == "0":
+            raise RuntimeError("user namespaces are disabled (user.max_user_namespaces = 0); "
+                               "sandboxd cannot isolate workers on this host")
+        if _sysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0":
+            raise RuntimeError("unprivileged user namespaces are disabled "
+                               "(kernel.unprivileged_userns_clone = 0); set it to 1")
+        if _sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
+            raise RuntimeError("AppArmor restricts unprivileged user namespaces "
+                               "(kernel.apparmor_restrict_unprivileged_userns = 1); "
+                               "allow them or add an AppArmor profile for sandboxd")
+        if self.cfg.sandbox.landlock == "required" and self.landlock_abi == 0:
+            raise RuntimeError("the config requires Landlock (sandbox.landlock = \"required\") "
+                               "but this kernel has none")
+        if self.cfg.sandbox.seccomp and _sysctl("/proc/sys/kernel/seccomp/actions_avail") is None:
+            raise RuntimeError("the config requires seccomp but this kernel has no seccomp filter support")
+        for name, lang in self.cfg.languages.items():
+            if not os.access(lang.interpreter, os.X_OK):
+                raise RuntimeError(f"languages.{name}.interpreter: {lang.interpreter} is not an executable file")
+
+    def capabilities(self) -> list[Capability]:
+        kernel = platform.release()
+        ll = self.landlock_abi
+        ll_on = ll > 0 and self.cfg.sandbox.landlock != "off"
+        scoped = "signal and abstract-socket scoping" if ll >= 6 else "no scoping (ABI < 6)"
+        net = "TCP bind/connect denied" if ll >= 4 else "no TCP rules (ABI < 4)"
+        cg = self.hierarchy.version
+        return [
+            Capability("namespaces", True, "user, pid, net, mount, ipc, uts, cgroup per worker; "
+                       "uid 1000 inside mapped to a per-worker unprivileged host uid"),
+            Capability("filesystem", True, "pivot_root into a private tmpfs root; read-only binds of "
+                       f"{', '.join(self.cfg.sandbox.readonly_paths)}; private /work, /tmp, /dev/shm; "
+                       "fresh /proc; /dev holds null, zero, full, random, urandom"),
+            Capability("network", True, "empty network namespace: no interfaces, loopback down"),
+            Capability("cgroups", True, f"cgroup v{cg}: memory (+swap), pids, cpu accounting, "
+                       f"{'cgroup.kill' if cg == 2 else 'freezer'} per worker"),
+            Capability("rlimits", True, "CPU seconds, file size, open files, processes, core 0"),
+            Capability("privileges", True, "all capabilities dropped (bounding, ambient), securebits "
+                       "locked, no_new_privs"),
+            Capability("landlock", ll_on, f"ABI {ll}: filesystem rules, {net}, {scoped}" if ll_on else
+                       ("disabled by config" if ll else f"kernel {kernel} has no Landlock")),
+            Capability("seccomp", self.cfg.sandbox.seccomp,
+                       "per-language filter: attack-only calls kill, probes get EPERM"
+                       if self.cfg.sandbox.seccomp else "disabled by config"),
+            Capability("environment", True, "fixed minimal environment, descriptors closed, umask 077"),
+        ]
+
+    def cleanup_leftovers(self) -> int:
+        leftovers = self.hierarchy.leftovers()
+        for cg in leftovers:
+            cg.kill_and_remove()
+        return len(leftovers)
+
+    def _blueprint(self, language: str, worker_id: str, seq: int, cg: cgroups.RunCgroup) -> Blueprint:
+        sb = self.cfg.sandbox
+        mx = self.cfg.max_limits
+        host_id = sb.uid_base + seq % sb.uid_count
+        fsize = int(mx.max_file_size_mb * MIB)
+        cpu = int(mx.cpu_s) + 30
+        tasks = mx.max_processes + 16
+        return Blueprint(
+            worker_id=worker_id, argv=self._argv[language], env=WORKER_ENV,
+            cgroup_procs=cg.procs_files, host_uid=host_id, host_gid=host_id,
+            readonly_paths=list(sb.readonly_paths), exec_paths=self._exec_paths,
+            workdir_size_mb=sb.workdir_size_mb, tmp_size_mb=sb.tmp_size_mb,
+            rlimits={"RLIMIT_CORE": [0, 0], "RLIMIT_NOFILE": [1024, 1024],
+                     "RLIMIT_FSIZE": [fsize, fsize], "RLIMIT_CPU": [cpu, cpu],
+                     "RLIMIT_NPROC": [tasks, tasks]},
+            landlock_abi=self.landlock_abi if sb.landlock != "off" else 0,
+            seccomp=sb.seccomp,
+        )
+
+    async def build_worker(self, language: str) -> Worker:
+        started = time.monotonic()
+        seq = next(self.counter)
+        worker_id = f"{self.prefix}-{seq}"
+        mx = self.cfg.max_limits
+        cg = self.hierarchy.create(worker_id, int(mx.memory_mb * MIB), mx.max_processes + 16)
+        containment = LinuxContainment(cg, None)
+        status: StatusChannel | None = None
+        fds: list[int] = []
+        try:
+            fds = await self.zygote.spawn(self._blueprint(language, worker_id, seq, cg))
+            status = StatusChannel(fds[4])
+            for fd in fds[:4]:
+                os.set_blocking(fd, False)
+            first = await status.next(BUILD_TIMEOUT_S)
+            if not first or "pid" not in first:
+                raise BuildError(str((first or {}).get("error", "worker exited during set-up")))
+            containment.pidfd = os.pidfd_open(int(first["pid"]))  # type: ignore[arg-type]
+            ready = await status.next(BUILD_TIMEOUT_S)
+            if not ready or not ready.get("ready"):
+                raise BuildError(str((ready or {}).get("error", "worker exited before it was ready")))
+        except BaseException as exc:
+            for fd in fds[:4]:
+                close_quietly(fd)
+            if status is not None:
+                status.close()
+            elif len(fds) > 4:
+                close_quietly(fds[4])
+            await asyncio.get_running_loop().run_in_executor(None, containment.destroy)
+            if isinstance(exc, (ZygoteError, TimeoutError)):
+                raise BuildError(str(exc) or "worker build timed out") from exc
+            raise
+        return Worker(worker_id, language, fds[0], fds[1], fds[2], fds[3], status, containment,
+                      build_ms=(time.monotonic() - started) * 1000)
+
+    def close(self) -> None:
+        self.zygote.close()

@@ -1,0 +1,248 @@
+"""One cgroup per worker, on cgroup v2 or v1, behind one small interface.
+
+The kernel enforces memory (swap included) and pids here; the daemon reads usage and OOM
+events back, and kills a whole run through the cgroup so nothing it started survives.
+v2: a delegated subtree (`memory.peak`, `memory.events`, `cgroup.kill`).
+v1: one directory per controller (`memory.max_usage_in_bytes`, `memory.oom_control`
+    — `memory.failcnt` stays 0 through a real OOM kill —, freezer to kill without races).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from ..backend import Sample
+
+ROOT = "/sys/fs/cgroup"
+V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _keyed(text: str) -> dict[str, int]:
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+class RunCgroup(ABC):
+    """The cgroup(s) of one worker; all methods are cheap file reads and writes."""
+
+    procs_files: list[str]
+
+    @abstractmethod
+    def set_limits(self, memory_bytes: int, max_tasks: int) -> None: ...
+    @abstractmethod
+    def reset_peak(self) -> None: ...
+    @abstractmethod
+    def sample(self) -> Sample: ...
+    @abstractmethod
+    def peak_memory(self) -> int: ...
+    @abstractmethod
+    def oom_kills(self) -> int: ...
+    @abstractmethod
+    def pids_limit_hits(self) -> int: ...
+    @abstractmethod
+    def pids(self) -> list[int]: ...
+    @abstractmethod
+    def kill(self) -> None: ...
+    @abstractmethod
+    def remove(self) -> None: ...
+
+    def kill_and_remove(self, timeout: float = 5.0) -> bool:
+        """Kills every process in the cgroup and removes it; False if it would not empty."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.kill()
+            try:
+                self.remove()
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY) or time.monotonic() > deadline:
+                    return False
+            time.sleep(0.002)
+
+
+class V2Cgroup(RunCgroup):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.procs_files = [f"{path}/cgroup.procs"]
+        self._peak_fd: int | None = None
+
+    def set_limits(self, memory_bytes: int, max_tasks: int) -> None:
+        _write(f"{self.path}/memory.max", str(memory_bytes))
+        if os.path.exists(f"{self.path}/memory.swap.max"):
+            _write(f"{self.path}/memory.swap.max", "0")
+        _write(f"{self.path}/pids.max", str(max_tasks))
+
+    def reset_peak(self) -> None:
+        # memory.peak resets per open file: keep the fd the reset was written through.
+        self._peak_fd = os.open(f"{self.path}/memory.peak", os.O_RDWR | os.O_CLOEXEC)
+        os.write(self._peak_fd, b"reset\n")
+
+    def sample(self) -> Sample:
+        cpu = _keyed(_read(f"{self.path}/cpu.stat"))
+        return Sample(cpu.get("user_usec", 0) * 1000, cpu.get("system_usec", 0) * 1000,
+                      int(_read(f"{self.path}/memory.current")),
+                      int(_read(f"{self.path}/pids.current")))
+
+    def peak_memory(self) -> int:
+        if self._peak_fd is not None:
+            return int(os.pread(self._peak_fd, 64, 0))
+        return int(_read(f"{self.path}/memory.peak"))
+
+    def oom_kills(self) -> int:
+        return _keyed(_read(f"{self.path}/memory.events")).get("oom_kill", 0)
+
+    def pids_limit_hits(self) -> int:
+        return _keyed(_read(f"{self.path}/pids.events")).get("max", 0)
+
+    def pids(self) -> list[int]:
+        return [int(p) for p in _read(self.procs_files[0]).split()]
+
+    def kill(self) -> None:
+        try:
+            _write(f"{self.path}/cgroup.kill", "1")
+        except FileNotFoundError:
+            pass
+
+    def remove(self) -> None:
+        if self._peak_fd is not None:
+            os.close(self._peak_fd)
+            self._peak_fd = None
+        try:
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class V1Cgroup(RunCgroup):
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.paths = paths
+        self.procs_files = [f"{p}/cgroup.procs" for p in paths.values()]
+        self._memsw = os.path.exists(f"{paths['memory']}/memory.memsw.limit_in_bytes")
+
+    def _f(self, controller: str, name: str) -> str:
+        return f"{self.paths[controller]}/{name}"
+
+    def set_limits(self, memory_bytes: int, max_tasks: int) -> None:
+        # memsw may never be below the memory limit: lower memory first, raise memsw first.
+        current = int(_read(self._f("memory", "memory.limit_in_bytes")))
+        order = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+        if memory_bytes > current:
+            order.reverse()
+        for name in order:
+            if name.startswith("memory.memsw") and not self._memsw:
+                continue
+            _write(self._f("memory", name), str(memory_bytes))
+        _write(self._f("pids", "pids.max"), str(max_tasks))
+
+    def reset_peak(self) -> None:
+        _write(self._f("memory", "memory.max_usage_in_bytes"), "0")
+
+    def sample(self) -> Sample:
+        return Sample(int(_read(self._f("cpuacct", "cpuacct.usage_user"))),
+                      int(_read(self._f("cpuacct", "cpuacct.usage_sys"))),
+                      int(_read(self._f("memory", "memory.usage_in_bytes"))),
+                      int(_read(self._f("pids", "pids.current"))))
+
+    def peak_memory(self) -> int:
+        return int(_read(self._f("memory", "memory.max_usage_in_bytes")))
+
+    def oom_kills(self) -> int:
+        return _keyed(_read(self._f("memory", "memory.oom_control"))).get("oom_kill", 0)
+
+    def pids_limit_hits(self) -> int:
+        return _keyed(_read(self._f("pids", "pids.events"))).get("max", 0)
+
+    def pids(self) -> list[int]:
+        return [int(p) for p in _read(self._f("pids", "cgroup.procs")).split()]
+
+    def kill(self) -> None:
+        # Freeze first so nothing can fork between reading the list and the kill.
+        state = self._f("freezer", "freezer.state")
+        try:
+            _write(state, "FROZEN")
+            for pid in set(self.pids()) | {int(p) for p in _read(self._f("memory", "cgroup.procs")).split()}:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            _write(state, "THAWED")
+        except FileNotFoundError:
+            pass
+
+    def remove(self) -> None:
+        for path in self.paths.values():
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+
+
+class Hierarchy:
+    """Creates worker cgroups under the daemon's parent cgroup; detects the version once."""
+
+    def __init__(self, name: str, root: str = ROOT) -> None:
+        self.root = root
+        self.version = 2 if os.path.exists(f"{root}/cgroup.controllers") else 1
+        self.name = name
+        if self.version == 2:
+            self.parent = f"{root}/{name}"
+            os.makedirs(self.parent, exist_ok=True)
+            wanted = {"memory", "pids", "cpu"}
+            available = set(_read(f"{root}/cgroup.controllers").split())
+            missing = wanted - available
+            if missing:
+                raise RuntimeError(f"cgroup v2 controllers not available: {', '.join(sorted(missing))}")
+            _write(f"{self.parent}/cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
+        else:
+            self.parents = {c: f"{root}/{c}/{name}" for c in V1_CONTROLLERS}
+            for controller, path in self.parents.items():
+                if not os.path.isdir(f"{root}/{controller}"):
+                    raise RuntimeError(f"cgroup v1 controller {controller!r} is not mounted at {root}/{controller}")
+                os.makedirs(path, exist_ok=True)
+            use_hierarchy = f"{self.parents['memory']}/memory.use_hierarchy"
+            if os.path.exists(use_hierarchy) and _read(use_hierarchy).strip() != "1":
+                _write(use_hierarchy, "1")
+
+    def create(self, worker_id: str, memory_bytes: int, max_tasks: int) -> RunCgroup:
+        cg: RunCgroup
+        if self.version == 2:
+            path = f"{self.parent}/{worker_id}"
+            os.mkdir(path)
+            cg = V2Cgroup(path)
+        else:
+            paths = {c: f"{p}/{worker_id}" for c, p in self.parents.items()}
+            for path in paths.values():
+                os.mkdir(path)
+            cg = V1Cgroup(paths)
+        cg.set_limits(memory_bytes, max_tasks)
+        return cg
+
+    def leftovers(self) -> list[RunCgroup]:
+        """Worker cgroups a crashed daemon left behind."""
+        if self.version == 2:
+            return [V2Cgroup(f"{self.parent}/{d}") for d in sorted(os.listdir(self.parent))
+                    if os.path.isdir(f"{self.parent}/{d}")]
+        names: set[str] = set()
+        for parent in self.parents.values():
+            names |= {d for d in os.listdir(parent) if os.path.isdir(f"{parent}/{d}")}
+        out: list[RunCgroup] = []
+        for n in sorted(names):
+            out.append(V1Cgroup({c: f"{p}/{n}" for c, p in self.parents.items()}))
+        return out

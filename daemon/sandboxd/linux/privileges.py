@@ -1,0 +1,61 @@
+"""Dropping every privilege the worker's user namespace gave it.
+
+A process that creates a user namespace holds every capability inside it, and switching to a
+non-zero uid there does not clear them (its host uid is unmapped), so each set is emptied
+explicitly once the mounts are done.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import prctl
+
+from .libc import _libc
+
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _prctl(option: int, arg: int) -> None:
+    if _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
+                   ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl({option}, {arg}) failed")
+
+
+def drop_all() -> None:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last_cap = int(f.read())
+    for cap in range(last_cap + 1):
+        _prctl(PR_CAPBSET_DROP, cap)
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    bits = prctl.securebits
+    bits.noroot = True
+    bits.noroot_locked = True
+    bits.no_setuid_fixup = True
+    bits.no_setuid_fixup_locked = True
+    bits.keep_caps = False
+    bits.keep_caps_locked = True
+    _clear_capability_sets()
+    prctl.set_no_new_privs(1)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _clear_capability_sets() -> None:
+    """capset with every set empty (effective, permitted, inheritable, both 32-bit halves)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "capset failed")

@@ -1,0 +1,87 @@
+"""The fork server: a single-threaded process that builds workers for the daemon.
+
+The gRPC process must never fork without exec (grpc's threads make forked children crash),
+so the daemon starts this module with plain `subprocess` before it imports grpc, and asks it
+over a SOCK_SEQPACKET socket for workers. Each answer carries the worker's pipe ends as
+SCM_RIGHTS. Keep its imports minimal: every worker is a fork of this process.
+
+Usage: python -I -m sandboxd.linux.zygote FD
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+
+import prctl
+
+from .contain import Blueprint, build_worker
+
+MAX_REQUEST = 1 << 20
+
+
+def _place_fds(fds: list[int]) -> None:
+    """Moves `fds` to 0..n-1 in order, even when their numbers overlap that range."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+    os.closerange(len(fds), os.sysconf("SC_OPEN_MAX"))
+
+
+def _spawn(bp: Blueprint) -> list[int]:
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    ctl_r, ctl_w = os.pipe()
+    status_r, status_w = os.pipe()
+    worker_ends = [stdin_r, stdout_w, stderr_w, ctl_r, status_w]
+    daemon_ends = [stdin_w, stdout_r, stderr_r, ctl_w, status_r]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _place_fds(worker_ends)
+            build_worker(bp)
+        finally:
+            os._exit(1)
+    for fd in worker_ends:
+        os.close(fd)
+    return daemon_ends
+
+
+def serve(sock: socket.socket) -> None:
+    while True:
+        try:
+            data = sock.recv(MAX_REQUEST)
+        except InterruptedError:
+            continue
+        if not data:
+            return
+        try:
+            bp = Blueprint.from_json(data)
+            fds = _spawn(bp)
+        except Exception as exc:  # a bad blueprint must not take the fork server down
+            sock.send(json.dumps({"error": f"zygote: {exc}"}).encode())
+            continue
+        try:
+            socket.send_fds(sock, [json.dumps({"worker_id": bp.worker_id}).encode()], fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    prctl.set_pdeathsig(signal.SIGKILL)
+    prctl.set_child_subreaper(True)
+    # Builders and orphaned worker inits are reaped by the kernel; nobody here waits for them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    sock = socket.socket(fileno=fd)
+    serve(sock)
+
+
+if __name__ == "__main__":
+    main()

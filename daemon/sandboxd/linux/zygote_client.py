@@ -1,0 +1,91 @@
+"""The daemon's side of the fork server: start it, ask it for workers, receive their fds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections import deque
+
+from .contain import Blueprint
+
+
+class ZygoteError(RuntimeError):
+    pass
+
+
+class ZygoteClient:
+    """Starts the zygote with plain subprocess (vfork + exec), never a bare fork."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "sandboxd.linux.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True,
+        )
+        theirs.close()
+        self.sock = ours
+        self.sock.setblocking(False)
+        self.pending: deque[asyncio.Future[list[int]]] = deque()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _attach(self) -> None:
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+            self.loop.add_reader(self.sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, 65536, 8)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            data, fds = b"", []
+            err = exc
+        else:
+            err = None
+        if not data:
+            self._fail_all(ZygoteError(f"the fork server went away ({err or 'EOF'})"))
+            return
+        future = self.pending.popleft() if self.pending else None
+        reply = json.loads(data)
+        if future is None or future.done():
+            for fd in fds:
+                os.close(fd)
+            return
+        if "error" in reply:
+            future.set_exception(ZygoteError(reply["error"]))
+        else:
+            future.set_result(fds)
+
+    def _fail_all(self, exc: Exception) -> None:
+        if self.loop is not None:
+            self.loop.remove_reader(self.sock.fileno())
+        while self.pending:
+            future = self.pending.popleft()
+            if not future.done():
+                future.set_exception(exc)
+
+    async def spawn(self, bp: Blueprint) -> list[int]:
+        """Returns the daemon ends: stdin (w), stdout (r), stderr (r), control (w), status (r)."""
+        self._attach()
+        if self.process.poll() is not None:
+            raise ZygoteError(f"the fork server exited with {self.process.returncode}")
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        self.sock.send(json.dumps(bp.__dict__).encode())
+        return await future
+
+    def close(self) -> None:
+        if self.loop is not None:
+            self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

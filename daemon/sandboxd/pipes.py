@@ -1,0 +1,105 @@
+"""Asyncio helpers for the raw pipe descriptors a worker hands back.
+
+Plain non-blocking fds with `add_reader`/`add_writer` cost less per chunk than asyncio's
+transports, and the run loop needs nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+
+
+def close_quietly(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+async def write_all(fd: int, data: bytes) -> None:
+    """Writes `data` without blocking the loop; EPIPE (reader gone) just stops."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+            continue
+        except BlockingIOError:
+            pass
+        except (BrokenPipeError, OSError):
+            return
+        ready = loop.create_future()
+        loop.add_writer(fd, ready.set_result, None)
+        try:
+            await ready
+        finally:
+            loop.remove_writer(fd)
+
+
+class Drain:
+    """Reads a pipe until EOF, handing each chunk to `on_data`; `done` resolves at EOF."""
+
+    def __init__(self, fd: int, on_data: Callable[[bytes], None], chunk: int = 1 << 16) -> None:
+        self.fd = fd
+        self.on_data = on_data
+        self.chunk = chunk
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        os.set_blocking(fd, False)
+        self.loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, self.chunk)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.on_data(data)
+            return
+        self.stop()
+
+    def stop(self) -> None:
+        if not self.done.done():
+            self.loop.remove_reader(self.fd)
+            self.done.set_result(None)
+
+
+class StatusChannel:
+    """JSON lines from the worker (builder, init or runner): pid, ready, exit status."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+        self.messages: asyncio.Queue[dict[str, object] | None] = asyncio.Queue()
+        self.closed = False
+        self.drain = Drain(fd, self._on_data, 4096)
+        self.drain.done.add_done_callback(lambda _: self._eof())
+
+    def _on_data(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                message = {"error": f"unreadable status line {line[:80]!r}"}
+            self.messages.put_nowait(message if isinstance(message, dict) else {"error": "bad status"})
+
+    def _eof(self) -> None:
+        self.closed = True
+        self.messages.put_nowait(None)
+
+    async def next(self, timeout: float | None = None) -> dict[str, object] | None:
+        """The next message, or None once the worker closed its end (it died or finished)."""
+        return await asyncio.wait_for(self.messages.get(), timeout)
+
+    def close(self) -> None:
+        self.drain.stop()
+        close_quietly(self.fd)

@@ -1,0 +1,13 @@
+"""Programs that run *inside* a worker: the init that waits for a run, and the Node runner.
+
+They are passed to the interpreter as source text (`-c` / `-e`) so no host file has to be
+mounted into the sandbox for them.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+
+def source(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text()
