@@ -43,13 +43,15 @@ class LanguageConfig:
     """One language is data: an interpreter, how to start its runner, a pool size.
 
     `command` is the runner's argv inside the sandbox; `{interpreter}` and `{runner}` (the
-    runner file's source text) are substituted. An empty command means the init itself runs
-    the code (Python, forked from a pre-warmed interpreter).
+    runner file's source text) are substituted. Without a command the worker's init runs
+    Python code itself: `mode = "fork"` forks it from the daemon's already-warm fork server
+    (the interpreter must be the daemon's own), `mode = "exec"` starts `interpreter` afresh.
     """
 
     interpreter: str
     extensions: list[str]
     pool_size: int = 2
+    mode: str = "exec"
     runner: str = ""
     command: list[str] = field(default_factory=list)
     memory_floor_mb: float = 0
@@ -106,7 +108,7 @@ class Config:
 
 def default_languages() -> dict[str, LanguageConfig]:
     return {
-        "python": LanguageConfig(interpreter="/usr/bin/python3", extensions=[".py"], pool_size=4),
+        "python": LanguageConfig(interpreter="/usr/bin/python3", extensions=[".py"], pool_size=4, mode="fork"),
         "javascript": LanguageConfig(
             interpreter="/usr/bin/node", extensions=[".js", ".mjs", ".cjs"], pool_size=2,
             runner="node_runner.js", command=["{interpreter}", "-e", "{runner}"],
@@ -205,6 +207,10 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}.pool_size: must not be negative")
         if not os.path.isabs(lang.interpreter):
             raise ConfigError(f"{where}.interpreter: must be an absolute path, got {lang.interpreter!r}")
+        if lang.mode not in ("fork", "exec"):
+            raise ConfigError(f"{where}.mode: must be 'fork' or 'exec', got {lang.mode!r}")
+        if lang.mode == "fork" and lang.command:
+            raise ConfigError(f"{where}.mode: 'fork' runs Python in the init itself and takes no 'command'")
         if bool(lang.command) != bool(lang.runner):
             raise ConfigError(f"{where}: 'command' and 'runner' go together (both or neither)")
         for ext in lang.extensions:

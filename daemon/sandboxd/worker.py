@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .backend import Containment
+from .backend import Containment, Sample
 from .pipes import StatusChannel, close_quietly
 
 
@@ -20,6 +20,7 @@ class Worker:
     status: StatusChannel
     containment: Containment
     build_ms: float
+    baseline: Sample  # usage of the idle, ready worker: a run is charged only beyond it
     ready_at: float = field(default_factory=time.monotonic)
 
     def alive(self) -> bool:

@@ -32,7 +32,9 @@ class Containment(ABC):
     """The platform's grip on one worker: limits, usage and a kill that reaches everything."""
 
     @abstractmethod
-    def apply_limits(self, memory_bytes: int, max_tasks: int) -> None: ...
+    def apply_limits(self, memory_bytes: int, max_tasks: int) -> None:
+        """Per-run limits of the whole worker, set at hand-over (the runner's own rlimits
+        travel with the request: see runners/init.py)."""
     @abstractmethod
     def sample(self) -> Sample: ...
     @abstractmethod
@@ -54,6 +56,8 @@ class BuildError(RuntimeError):
 
 class Backend(ABC):
     name: str
+    base_env: dict[str, str]
+    """The fixed environment every run starts from; the request's --env is laid over it."""
 
     @abstractmethod
     def capabilities(self) -> list[Capability]: ...

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import platform
 import secrets
 import signal
+import subprocess
+import sys
 import time
 
 from ..config import Config
@@ -34,9 +37,12 @@ class LinuxContainment(Containment):
     def __init__(self, cgroup: cgroups.RunCgroup, pidfd: int | None) -> None:
         self.cgroup = cgroup
         self.pidfd = pidfd
+        self.limits: tuple[int, int] | None = None
 
     def apply_limits(self, memory_bytes: int, max_tasks: int) -> None:
-        self.cgroup.set_limits(memory_bytes, max_tasks)
+        if self.limits != (memory_bytes, max_tasks):  # build time already set the defaults
+            self.cgroup.set_limits(memory_bytes, max_tasks)
+            self.limits = (memory_bytes, max_tasks)
         self.cgroup.reset_peak()
 
     def sample(self) -> Sample:
@@ -79,6 +85,7 @@ def _sysctl(path: str) -> str | None:
 
 class LinuxBackend(Backend):
     name = "linux"
+    base_env = WORKER_ENV
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -92,10 +99,21 @@ class LinuxBackend(Backend):
         for interp in {cfg.sandbox.init_interpreter, *(lang.interpreter for lang in cfg.languages.values())}:
             exec_paths.update(elf.exec_closure(interp))
         self._exec_paths = sorted(exec_paths)
+        self._python_path = {name: self._sys_path(lang.interpreter) for name, lang in cfg.languages.items()
+                             if lang.mode == "fork"}
+
+    @staticmethod
+    def _sys_path(interpreter: str) -> list[str]:
+        """sys.path of a fresh `interpreter -I`, for fork-mode workers to start from."""
+        out = subprocess.run([interpreter, "-I", "-c", "import sys, json; print(json.dumps(sys.path))"],
+                             capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        return [p for p in json.loads(out.stdout) if p] if out.returncode == 0 else []
 
     def _runner_argv(self, language: str) -> list[str]:
         lang = self.cfg.languages[language]
         init = runner_source("init.py")
+        if lang.mode == "fork":
+            return []
         if not lang.command:
             return [lang.interpreter, "-I", "-c", init, "python"]
         runner = runner_source(lang.runner) if lang.runner else ""
@@ -123,6 +141,12 @@ class LinuxBackend(Backend):
         for name, lang in self.cfg.languages.items():
             if not os.access(lang.interpreter, os.X_OK):
                 raise RuntimeError(f"languages.{name}.interpreter: {lang.interpreter} is not an executable file")
+            own = os.path.realpath(sys.executable)
+            if lang.mode == "fork" and os.path.realpath(lang.interpreter) != own:
+                raise RuntimeError(
+                    f"languages.{name}: mode \"fork\" runs code in the daemon's own interpreter ({own}), "
+                    f"but interpreter = {lang.interpreter} is {os.path.realpath(lang.interpreter)}; "
+                    "run sandboxd with that interpreter or set mode = \"exec\"")
 
     def capabilities(self) -> list[Capability]:
         kernel = platform.release()
@@ -174,15 +198,19 @@ class LinuxBackend(Backend):
                      "RLIMIT_NPROC": [tasks, tasks]},
             landlock_abi=self.landlock_abi if sb.landlock != "off" else 0,
             seccomp=sb.seccomp,
+            mode=self.cfg.languages[language].mode,
+            python_path=self._python_path.get(language, []),
         )
 
     async def build_worker(self, language: str) -> Worker:
         started = time.monotonic()
         seq = next(self.counter)
         worker_id = f"{self.prefix}-{seq}"
-        mx = self.cfg.max_limits
-        cg = self.hierarchy.create(worker_id, int(mx.memory_mb * MIB), mx.max_processes + 16)
+        defaults = self.cfg.limits
+        memory, tasks = int(defaults.memory_mb * MIB), defaults.max_processes + 1
+        cg = self.hierarchy.create(worker_id, memory, tasks)
         containment = LinuxContainment(cg, None)
+        containment.limits = (memory, tasks)
         status: StatusChannel | None = None
         fds: list[int] = []
         try:
@@ -197,6 +225,7 @@ class LinuxBackend(Backend):
             ready = await status.next(BUILD_TIMEOUT_S)
             if not ready or not ready.get("ready"):
                 raise BuildError(str((ready or {}).get("error", "worker exited before it was ready")))
+            baseline = containment.sample()
         except BaseException as exc:
             for fd in fds[:4]:
                 close_quietly(fd)
@@ -209,7 +238,7 @@ class LinuxBackend(Backend):
                 raise BuildError(str(exc) or "worker build timed out") from exc
             raise
         return Worker(worker_id, language, fds[0], fds[1], fds[2], fds[3], status, containment,
-                      build_ms=(time.monotonic() - started) * 1000)
+                      build_ms=(time.monotonic() - started) * 1000, baseline=baseline)
 
     def close(self) -> None:
         self.zygote.close()

@@ -16,10 +16,12 @@ import json
 import os
 import resource
 import signal
+import sys
 from dataclasses import dataclass
 
 import prctl
 
+from ..runners import init as init_runner
 from . import landlock, libc, privileges, rootfs, seccomp_policy
 
 CTL_FD = 3      # daemon -> runner: the run request
@@ -46,6 +48,10 @@ class Blueprint:
     rlimits: dict[str, list[int]]
     landlock_abi: int
     seccomp: bool
+    # "fork": pid 1 stays this (zygote-forked, already warm) Python and runs the init
+    # in-process; "exec": pid 1 execs `argv`.
+    mode: str
+    python_path: list[str]
 
     @classmethod
     def from_json(cls, data: bytes) -> Blueprint:
@@ -104,7 +110,22 @@ def _become_init(bp: Blueprint) -> None:
         landlock.restrict_self(_landlock_grants(bp), bp.landlock_abi)
     if bp.seccomp:
         seccomp_policy.load(seccomp_policy.Policy())
+    if bp.mode == "fork":
+        _forget_the_zygote(bp)
+        init_runner.main("python", [])
     os.execve(bp.argv[0], bp.argv, bp.env)
+
+
+def _forget_the_zygote(bp: Blueprint) -> None:
+    """Leaves the interpreter as a fresh `python3 -I` would be: its own sys.path and
+    environment, none of the daemon's modules importable by name."""
+    sys.path[:] = bp.python_path
+    for name in list(sys.modules):
+        if name.partition(".")[0] in ("sandboxd", "prctl", "_prctl", "pyseccomp"):
+            del sys.modules[name]
+    os.environ.clear()
+    os.environ.update(bp.env)
+    sys.argv[:] = ["-c"]
 
 
 def build_worker(bp: Blueprint) -> None:
@@ -119,8 +140,7 @@ def build_worker(bp: Blueprint) -> None:
             try:
                 _become_init(bp)
             except BaseException as exc:
-                import traceback
-                _report({"error": f"worker setup failed: {exc} {traceback.format_exc()}"})
+                _report({"error": f"worker setup failed: {exc}"})
             os._exit(1)
         _report({"pid": pid})
         code = 0

@@ -1,16 +1,26 @@
-# The worker's pid 1, started as `python3 -I -c <this file> MODE [ARGV...]` inside the sandbox.
-# MODE "python": pre-warm, wait for a run, fork a child that runs the code as __main__.
-# MODE "spawn": start ARGV (a pre-warmed runner such as Node) now, forward the run to it later.
-# pid 1 of a pid namespace ignores signals it has no handler for, so the user's program is
-# always a child; when it ends, pid 1 reports its status and exits, and the kernel kills
-# whatever else the run started.
+# A worker's pid 1 and its Python runner. pid 1 is either forked from the zygote and called
+# in-process (`main("python", [])`) or started as `python3 -I [-S] -c <this file> MODE [ARGV]`.
+#
+# pid 1 of a pid namespace ignores every signal it has no handler for, so user code never runs
+# as pid 1: at build time pid 1 starts the runner as its child — MODE "python" forks a Python
+# runner, MODE "spawn" execs ARGV (e.g. the Node runner). The runner pre-warms, says "ready" on
+# the status pipe, closes it, and blocks reading the run from the control pipe; nothing is
+# forked or started when a run arrives. When the runner ends, pid 1 reports its exit status and
+# exits, and the kernel kills whatever else the run left behind.
+#
+# A run arrives on the control pipe as a 16-byte limits prefix (CPU seconds as a double, file
+# size as u64) followed by the runner's request. pid 1 reads the prefix and sets the runner's
+# rlimits (same uid: no privilege needed), then lets the runner read the rest through the
+# "go" pipe. The daemon itself cannot: it runs without CAP_SYS_RESOURCE on many hosts.
 import json
 import os
 import resource
 import signal
+import struct
 import sys
 
-CTL, STATUS = 3, 4
+CTL, STATUS, GO = 3, 4, 5
+LIMITS = struct.Struct(">dQ")
 
 
 def report(**fields):
@@ -49,11 +59,6 @@ def write_files(files):
             os.close(fd)
 
 
-def cpu_rlimit(seconds, used=0.0):
-    soft = int(used + seconds) + 1
-    return soft, soft + 1
-
-
 def warm_python():
     # First-touch page faults of compile/exec/print otherwise land on the first real run.
     scope = {"__name__": "__warm__"}
@@ -61,15 +66,33 @@ def warm_python():
     sys.stdout.flush()
 
 
-def run_python(header, code):
-    limits = header["limits"]
-    resource.setrlimit(resource.RLIMIT_CPU, cpu_rlimit(limits["cpu_s"]))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
+def wait_for_go():
+    if os.read(GO, 1) != b"g":
+        os._exit(0)
+    os.close(GO)
+
+
+def python_runner():
+    warm_python()
+    report(ready=True)
+    os.close(STATUS)
+    wait_for_go()
+    try:
+        header, code, files = read_request()
+    except EOFError:
+        os._exit(0)
+    os.close(CTL)
+    filename = header["filename"]
+    try:
+        # The program is a file too, so tracebacks show its lines and __file__ can be read.
+        write_files([(filename, code), *files])
+    except OSError as exc:
+        os.write(2, f"sandbox: cannot place input file: {exc}\n".encode())
+        os._exit(1)
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     os.environ.clear()
     os.environ.update(header["env"])
-    filename = header["filename"]
-    sys.argv = [filename] + header["args"]
+    sys.argv = [filename, *header["args"]]
     sys.path.insert(0, os.getcwd())
     sys.stdout.reconfigure(line_buffering=True)
     main = type(sys)("__main__")
@@ -78,46 +101,83 @@ def run_python(header, code):
     sys.modules["__main__"] = main
     try:
         exec(compile(code, filename, "exec"), main.__dict__)
-    except SystemExit:
-        raise
+        status = 0
+    except SystemExit as exc:
+        status = exit_status(exc)
     except BaseException as exc:
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None
         sys.excepthook(type(exc), exc, tb)
-        raise SystemExit(1) from None
-    raise SystemExit(0)
+        status = 1
+    shut_down(status)
 
 
-def spawn(argv):
-    ctl_r, ctl_w = os.pipe()
+def exit_status(exc):
+    """What the interpreter itself would exit with for this SystemExit."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def shut_down(status):
+    """The user-visible part of interpreter shutdown: join threads, atexit, flush; then exit
+    without unwinding into whatever started this process (the zygote's frames, in fork mode)."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+def start_runner(mode, argv):
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.dup2(ctl_r, CTL)  # the runner reports "ready" on STATUS itself, then closes it
-        os.closerange(STATUS + 1, 1024)
+        os.dup2(go_r, GO)
+        os.set_inheritable(GO, True)  # dup2 onto itself (go_r is often 5) keeps CLOEXEC
+        os.closerange(GO + 1, 1024)
+        if mode == "python":
+            python_runner()
         os.execv(argv[0], argv)
-    os.close(ctl_r)
-    return pid, ctl_w
+    os.close(go_r)
+    return pid, go_w
 
 
-def forward(ctl_w, header, code):
-    body = json.dumps(header).encode()
-    payload = len(body).to_bytes(4, "big") + body + code
-    view = memoryview(payload)
-    while view:
-        view = view[os.write(ctl_w, view):]
-    os.close(ctl_w)
-
-
-def cpu_used(pid):
+def cpu_seconds_used(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def limit_runner(runner, go_w):
+    """Applies the run's rlimits to the runner, then lets it read its request."""
+    try:
+        cpu_s, fsize = LIMITS.unpack(read_exact(CTL, LIMITS.size))
+    except EOFError:
+        os._exit(0)  # discarded while idle
+    cpu = int(cpu_seconds_used(runner) + cpu_s) + 1
+    resource.prlimit(runner, resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.prlimit(runner, resource.RLIMIT_FSIZE, (fsize, fsize))
+    os.write(go_w, b"g")
+    os.close(go_w)
+
+
 def silence_own_stdio():
+    """Only the runner may hold the run's pipes, so their EOF means the run's output ended."""
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+    os.close(CTL)
 
 
 def wait_for(pid):
@@ -130,36 +190,11 @@ def wait_for(pid):
             return status
 
 
-def main():
-    mode = sys.argv[1]
-    child = ctl_w = None
-    if mode == "spawn":
-        child, ctl_w = spawn(sys.argv[2:])
-    else:
-        warm_python()
-        report(ready=True)
-    try:
-        header, code, files = read_request()
-    except EOFError:
-        os._exit(0)
-    os.close(CTL)
-    try:
-        write_files(files)
-    except OSError as exc:
-        os.write(2, f"sandbox: cannot place input file: {exc}\n".encode())
-        os._exit(1)
-    if mode == "spawn":
-        limits = header["limits"]
-        resource.prlimit(child, resource.RLIMIT_CPU, cpu_rlimit(limits["cpu_s"], cpu_used(child)))
-        resource.prlimit(child, resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
-        forward(ctl_w, header, code)
-    else:
-        child = os.fork()
-        if child == 0:
-            os.close(STATUS)
-            run_python(header, code)
+def main(mode, argv):
+    runner, go_w = start_runner(mode, argv)
+    limit_runner(runner, go_w)
     silence_own_stdio()
-    status = wait_for(child)
+    status = wait_for(runner)
     if status is None:
         os._exit(1)
     if os.WIFSIGNALED(status):
@@ -169,4 +204,5 @@ def main():
     os._exit(0)
 
 
-main()
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])

@@ -1,5 +1,6 @@
-// Runs inside a worker as `node -e <this file>`, a child of the worker's init. Pre-warms
-// the module compiler, then blocks on fd 3 for one run and executes it as the main module.
+// Runs inside a worker as `node -e <this file>`, a child of the worker's init. Pre-warms the
+// module compiler, says "ready" on fd 4, waits for pid 1's go on fd 5, then reads one run on fd 3: writes the program
+// and its input files into the working directory and executes it as the main module.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -16,34 +17,56 @@ function readExact(fd, n) {
   return buf;
 }
 
-function load(code, filename) {
+function load(filename) {
   const m = new Module(filename, null);
   m.filename = filename;
   m.paths = Module._nodeModulePaths(path.dirname(filename));
   return m;
 }
 
-const warm = load('', '/warm.js');
-warm._compile("const squares = [1, 2, 3].map((x) => x * x); process.stdout.write('');", '/warm.js');
+function writeNew(name, data) {
+  const dir = path.dirname(name);
+  if (dir !== '.') fs.mkdirSync(dir, { recursive: true });
+  const c = fs.constants;
+  const fd = fs.openSync(name, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o600);
+  try {
+    fs.writeSync(fd, data);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
+load('/warm.js')._compile("const squares = [1, 2, 3].map((x) => x * x); process.stdout.write('');", '/warm.js');
 fs.writeSync(4, '{"ready": true}\n');
 fs.closeSync(4);
 
 let header;
 let code;
+const files = [];
 try {
+  // pid 1 sets this process's rlimits for the run, then says "g" on fd 5.
+  if (readExact(5, 1).toString() !== 'g') process.exit(0);
+  fs.closeSync(5);
   header = JSON.parse(readExact(3, readExact(3, 4).readUInt32BE(0)).toString());
-  code = readExact(3, header.code_size).toString();
+  code = readExact(3, header.code_size);
+  for (const [name, size] of header.files) files.push([name, readExact(3, size)]);
 } catch (err) {
   process.exit(0);
 }
 fs.closeSync(3);
+try {
+  writeNew(header.filename, code);
+  for (const [name, data] of files) writeNew(name, data);
+} catch (err) {
+  process.stderr.write(`sandbox: cannot place input file: ${err.message}\n`);
+  process.exit(1);
+}
 for (const key of Object.keys(process.env)) delete process.env[key];
 Object.assign(process.env, header.env);
 const filename = path.resolve(process.cwd(), header.filename);
 process.argv = [process.argv[0], filename, ...header.args];
-const main = load(code, filename);
+const main = load(filename);
 main.id = '.';
 process.mainModule = main;
-main._compile(code, filename);
+main._compile(code.toString(), filename);
 main.loaded = true;

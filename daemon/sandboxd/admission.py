@@ -1,0 +1,114 @@
+"""Validates a request before anything runs. Bad input is refused with a message that names
+the field (and the CLI flag) and the allowed range; nothing is silently clamped."""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from dataclasses import dataclass
+
+from .config import Config
+from .result import RunLimits, RunSpec
+
+MIB = 1 << 20
+
+# request field -> (CLI flag, unit, name in config.Limits)
+LIMIT_FIELDS: dict[str, tuple[str, str, str]] = {
+    "memory_mb": ("--memory-limit", "MB", "memory_mb"),
+    "cpu_seconds": ("--cpu-limit", "seconds", "cpu_s"),
+    "timeout_seconds": ("--timeout", "seconds", "timeout_s"),
+    "max_processes": ("--max-processes", "processes", "max_processes"),
+    "max_file_size_mb": ("--max-file-size", "MB", "max_file_size_mb"),
+    "max_output_bytes": ("--max-output", "bytes", "max_output_bytes"),
+}
+
+
+class Rejected(ValueError):
+    """The request is invalid; the message is for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    language: str
+    code: bytes
+    filename: str
+    stdin: bytes
+    args: list[str]
+    env: dict[str, str]
+    files: dict[str, bytes]
+    limits: dict[str, float | int | None]
+
+
+def _limit(cfg: Config, field: str, value: float | int | None) -> float:
+    flag, unit, key = LIMIT_FIELDS[field]
+    default = getattr(cfg.limits, key)
+    maximum = getattr(cfg.max_limits, key)
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value) or math.isinf(value):
+        raise Rejected(f"{flag}: not a number: {value!r}")
+    if value <= 0 or value > maximum:
+        raise Rejected(f"{flag}: must be > 0 and <= {maximum:g} {unit}, got {value:g}")
+    if isinstance(default, int) and value != int(value):
+        raise Rejected(f"{flag}: must be a whole number of {unit}, got {value:g}")
+    return value
+
+
+def check_file_name(name: str) -> str:
+    if not name or "\0" in name or name.startswith("/") or "\\" in name:
+        raise Rejected(f"--file: {name!r} must be a relative path")
+    norm = posixpath.normpath(name)
+    if norm in (".", "..") or norm.startswith("../") or any(p in ("", ".", "..") for p in name.split("/")):
+        raise Rejected(f"--file: {name!r} must not contain '.', '..' or empty components")
+    return norm
+
+
+def admit(cfg: Config, raw: RawRequest) -> RunSpec:
+    if raw.language not in cfg.languages:
+        known = ", ".join(sorted(cfg.languages))
+        raise Rejected(f"unknown language {raw.language!r} (available: {known})")
+    caps = cfg.requests
+    if not raw.code.strip():
+        raise Rejected("the program is empty")
+    if len(raw.code) > caps.max_code_bytes:
+        raise Rejected(f"the program is {len(raw.code)} bytes; the limit is {caps.max_code_bytes}")
+    if len(raw.stdin) > caps.max_stdin_bytes:
+        raise Rejected(f"--stdin: {len(raw.stdin)} bytes; the limit is {caps.max_stdin_bytes}")
+    if len(raw.args) > caps.max_args:
+        raise Rejected(f"--arg: {len(raw.args)} arguments; the limit is {caps.max_args}")
+    if any("\0" in a for a in raw.args):
+        raise Rejected("--arg: arguments must not contain NUL bytes")
+    if len(raw.env) > caps.max_env:
+        raise Rejected(f"--env: {len(raw.env)} variables; the limit is {caps.max_env}")
+    for key, value in raw.env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise Rejected(f"--env: invalid variable {key!r} (KEY=VALUE, no NUL bytes)")
+    if len(raw.files) > caps.max_files:
+        raise Rejected(f"--file: {len(raw.files)} files; the limit is {caps.max_files}")
+    total = sum(len(v) for v in raw.files.values())
+    if total > caps.max_files_bytes:
+        raise Rejected(f"--file: {total} bytes in all; the limit is {caps.max_files_bytes}")
+    files: dict[str, bytes] = {}
+    for name, data in raw.files.items():
+        norm = check_file_name(name)
+        if norm in files:
+            raise Rejected(f"--file: {name!r} given twice")
+        files[norm] = data
+    lang = cfg.languages[raw.language]
+    filename = raw.filename or ("main" + (lang.extensions[0] if lang.extensions else ""))
+    filename = posixpath.basename(filename)
+    if not filename or filename in (".", ".."):
+        raise Rejected(f"invalid program file name {raw.filename!r}")
+    if filename in files:
+        raise Rejected(f"--file: {filename!r} would overwrite the program itself")
+    values = {f: _limit(cfg, f, raw.limits.get(f)) for f in LIMIT_FIELDS}
+    limits = RunLimits(
+        memory_bytes=int(values["memory_mb"] * MIB),
+        cpu_s=float(values["cpu_seconds"]),
+        timeout_s=float(values["timeout_seconds"]),
+        max_processes=int(values["max_processes"]),
+        max_file_size_bytes=int(values["max_file_size_mb"] * MIB),
+        max_output_bytes=int(values["max_output_bytes"]),
+    )
+    return RunSpec(raw.language, raw.code, filename, raw.stdin, list(raw.args), dict(raw.env),
+                   files, limits)

@@ -1,0 +1,80 @@
+"""`sandboxd`: load the config, start the platform backend, serve gRPC on the socket.
+
+The backend (and on Linux its zygote) starts before grpc is imported: the gRPC process must
+never fork without exec, and importing grpc after the fork server is running keeps it so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sandboxd", description="Secure code-execution daemon.")
+    p.add_argument("--socket", help="Unix socket to listen on (default: $SANDBOXD_SOCKET, the config, "
+                   "or /run/sandboxd/sandboxd.sock)")
+    p.add_argument("--config", help="TOML config file (default: /etc/sandboxd/sandboxd.toml if present)")
+    p.add_argument("--foreground", action="store_true", help="stay in the foreground (as under systemd)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    return p.parse_args(argv)
+
+
+def _daemonize() -> int:
+    """Forks into the background before anything multi-threaded exists; returns the fd the
+    child writes one byte to once it is serving (the parent exits then)."""
+    r, w = os.pipe()
+    if os.fork() > 0:
+        os.close(w)
+        ok = os.read(r, 1)
+        os._exit(0 if ok == b"1" else 1)
+    os.close(r)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    return w
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from . import config, logs
+
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as exc:
+        print(f"sandboxd: config error: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        source = args.config or (config.DEFAULT_CONFIG if os.path.exists(config.DEFAULT_CONFIG)
+                                 else "built-in defaults")
+        print(f"sandboxd: config OK ({source})")
+        return 0
+    logs.setup(args.log_level or cfg.log_level)
+    socket_path = config.resolve_socket(args.socket, cfg)
+    ready_fd = None if args.foreground else _daemonize()
+
+    from .backend import select
+
+    try:
+        backend = select(cfg)
+        backend.check_required()
+    except (RuntimeError, OSError) as exc:
+        print(f"sandboxd: cannot start: {exc}", file=sys.stderr)
+        return 1
+    from .daemon import run_daemon
+
+    try:
+        return run_daemon(cfg, backend, socket_path, args.config, args.log_level, ready_fd)
+    finally:
+        backend.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

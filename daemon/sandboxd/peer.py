@@ -1,0 +1,179 @@
+"""Who is calling: SO_PEERCRED on our own accept loop, relayed to the private gRPC server.
+
+grpcio exposes no peer credentials (and would re-bind a socket a live daemon holds), so the
+public socket is ours: each accepted connection's uid/gid/pid is read from the kernel, and
+the connection is relayed to the gRPC server on a socket only root can reach, from a client
+socket bound to an abstract name that encodes those credentials. The handler reads them back
+from `context.peer()`. Nobody else can connect to the private socket, so nobody can forge
+that name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import logging
+import os
+import pwd
+import secrets
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("sandboxd.peer")
+
+PREFIX = "sandboxd-peer"
+HIGH_WATER = 1 << 20
+
+
+@dataclass(frozen=True)
+class PeerCred:
+    uid: int
+    gid: int
+    pid: int
+    allowed: bool
+
+
+def peer_of(sock: socket.socket) -> tuple[int, int, int]:
+    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", data)
+    return uid, gid, pid
+
+
+def encode_name(uid: int, gid: int, pid: int, allowed: bool) -> str:
+    return f"{PREFIX}-{uid}-{gid}-{pid}-{int(allowed)}-{secrets.token_hex(6)}"
+
+
+def decode_peer(peer: str) -> PeerCred | None:
+    """Parses grpc's `context.peer()` for a relayed connection; None for anything else."""
+    name = peer.rsplit(":", 1)[-1].lstrip("\0@")
+    parts = name.split("-")
+    if not name.startswith(PREFIX + "-") or len(parts) != 7:
+        return None
+    try:
+        uid, gid, pid, allowed = (int(p) for p in parts[2:6])
+    except ValueError:
+        return None
+    return PeerCred(uid, gid, pid, bool(allowed))
+
+
+def groups_of(uid: int, gid: int) -> set[int]:
+    try:
+        name = pwd.getpwuid(uid).pw_name
+        return set(os.getgrouplist(name, gid))
+    except KeyError:
+        return {gid}
+
+
+class AccessPolicy:
+    def __init__(self, allowed_uids: list[int], allowed_gids: list[int]) -> None:
+        self.uids = set(allowed_uids)
+        self.gids = set(allowed_gids)
+
+    def allows(self, uid: int, gid: int) -> bool:
+        """Root always; with no lists configured, whoever the socket's mode lets in."""
+        if uid == 0 or (not self.uids and not self.gids):
+            return True
+        return uid in self.uids or bool(self.gids & groups_of(uid, gid))
+
+
+class _Pump(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.other: _Pump | None = None
+        self.buffer: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(HIGH_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        other = self.other
+        if other is not None and other.transport is not None:
+            other.transport.write(data)
+        else:
+            self.buffer.append(data)
+
+    def connect(self, other: _Pump) -> None:
+        self.other = other
+        for data in self.buffer:
+            assert other.transport is not None
+            other.transport.write(data)
+        self.buffer.clear()
+
+    def eof_received(self) -> bool:
+        if self.other and self.other.transport and self.other.transport.can_write_eof():
+            self.other.transport.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.other and self.other.transport:
+            self.other.transport.close()
+
+    def pause_writing(self) -> None:
+        if self.other and self.other.transport:
+            self.other.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.other and self.other.transport:
+            self.other.transport.resume_reading()
+
+
+class Relay:
+    """Accepts on the public socket and relays each connection to the private gRPC socket."""
+
+    def __init__(self, public: socket.socket, private_path: str,
+                 policy: Callable[[], AccessPolicy]) -> None:
+        self.public = public
+        self.private_path = private_path
+        self.policy = policy
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_unix_server(self._accepted, sock=self.public)
+
+    def _accepted(self) -> _Pump:
+        pump = _Pump()
+        original = pump.connection_made
+
+        def made(transport: asyncio.BaseTransport) -> None:
+            original(transport)
+            asyncio.ensure_future(self._link(pump, transport))
+
+        pump.connection_made = made  # type: ignore[method-assign]
+        return pump
+
+    async def _link(self, inbound: _Pump, transport: asyncio.BaseTransport) -> None:
+        sock: socket.socket = transport.get_extra_info("socket")
+        try:
+            uid, gid, pid = peer_of(sock)
+            allowed = self.policy().allows(uid, gid)
+            out = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            out.bind("\0" + encode_name(uid, gid, pid, allowed))
+            out.setblocking(False)
+            loop = asyncio.get_running_loop()
+            await loop.sock_connect(out, self.private_path)
+            outbound = _Pump()
+            await loop.create_unix_connection(lambda: outbound, sock=out)
+        except OSError as exc:
+            log.error("event=relay_failed error=%r", str(exc))
+            transport.close()
+            return
+        outbound.other = inbound
+        inbound.connect(outbound)
+        if not allowed:
+            log.warning("event=peer_refused peer_uid=%d peer_gid=%d peer_pid=%d", uid, gid, pid)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def socket_group(name: str) -> int | None:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None

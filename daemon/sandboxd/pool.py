@@ -1,0 +1,188 @@
+"""Warm pools: per language, workers whose sandbox is built and whose interpreter is waiting.
+
+A run takes one ready worker, uses it once, and the pool refills behind it. Builds are
+bounded across all pools by one semaphore (they compete for the same cores). A worker that
+dies or speaks out of turn while idle is dropped and replaced. With no ready worker, the
+request waits for the next one built (a bounded queue; past it, the caller is told so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .backend import BuildError
+from .worker import Worker
+
+log = logging.getLogger("sandboxd.pool")
+
+RETRY_BACKOFF_S = (0.1, 0.5, 2.0, 5.0)
+
+
+class PoolFull(Exception):
+    """Too many requests are already waiting for a worker of this language."""
+
+
+@dataclass
+class PoolStats:
+    runs_served: int = 0
+    builds: int = 0
+    build_failures: int = 0
+    build_ms_total: float = 0.0
+    cold_starts: int = 0
+    replaced_stale: int = 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Pool:
+    def __init__(self, language: str, target: int, build: Callable[[str], Awaitable[Worker]],
+                 build_slots: asyncio.Semaphore, max_waiting: int,
+                 discard: Callable[[Worker], None]) -> None:
+        self.language = language
+        self.target = target
+        self._build = build
+        self._slots = build_slots
+        self._discard = discard
+        self.max_waiting = max_waiting
+        self.ready: deque[Worker] = deque()
+        self.building = 0
+        self.waiters: deque[asyncio.Future[Worker]] = deque()
+        self.stats = PoolStats()
+        self.handover_ms: deque[float] = deque(maxlen=2000)
+        self._failures = 0
+        self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def mean_build_ms(self) -> float:
+        return self.stats.build_ms_total / self.stats.builds if self.stats.builds else 0.0
+
+    def refill(self) -> None:
+        """Starts builds until ready + building covers the target and every waiter."""
+        if self._closed:
+            return
+        self._drop_stale()
+        want = max(self.target, 0) + len(self.waiters)
+        while len(self.ready) + self.building < want:
+            self.building += 1
+            task = asyncio.create_task(self._build_one())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _drop_stale(self) -> None:
+        for worker in [w for w in self.ready if not w.alive()]:
+            self.ready.remove(worker)
+            self.stats.replaced_stale += 1
+            log.warning("event=worker_stale language=%s worker=%s", self.language, worker.id)
+            self._discard(worker)
+
+    async def _build_one(self) -> None:
+        worker: Worker | None = None
+        try:
+            if self._failures:
+                await asyncio.sleep(RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S)) - 1])
+            async with self._slots:
+                if self._closed:
+                    return
+                worker = await self._build(self.language)
+            self._failures = 0
+            self.stats.builds += 1
+            self.stats.build_ms_total += worker.build_ms
+        except BuildError as exc:
+            self._failures += 1
+            self.stats.build_failures += 1
+            log.error("event=build_failed language=%s error=%r", self.language, str(exc))
+            if self._failures >= 3:
+                self._fail_waiters(exc)
+        finally:
+            self.building -= 1
+        if worker is None:
+            if not self._closed:
+                self.refill()
+            return
+        worker.status.drain.done.add_done_callback(lambda _: self._on_idle_death())
+        self._offer(worker)
+
+    def _on_idle_death(self) -> None:
+        if not self._closed:
+            self.refill()
+
+    def _fail_waiters(self, exc: Exception) -> None:
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def _offer(self, worker: Worker) -> None:
+        if self._closed:
+            self._discard(worker)
+            return
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(worker)
+                return
+        self.ready.append(worker)
+
+    async def acquire(self) -> tuple[Worker, bool]:
+        """A worker for one run and whether it was already warm when asked for."""
+        started = time.monotonic()
+        while self.ready:
+            worker = self.ready.popleft()
+            if worker.alive():
+                self._served(started)
+                self.refill()
+                return worker, True
+            self.stats.replaced_stale += 1
+            self._discard(worker)
+        if len(self.waiters) >= self.max_waiting:
+            raise PoolFull(f"{len(self.waiters)} requests are already waiting for a {self.language} worker")
+        fut: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        self.stats.cold_starts += 1
+        self.refill()
+        try:
+            worker = await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._offer(fut.result())
+            raise
+        finally:
+            if fut in self.waiters:
+                self.waiters.remove(fut)
+        self._served(started)
+        self.refill()
+        return worker, False
+
+    def _served(self, started: float) -> None:
+        self.stats.runs_served += 1
+        self.handover_ms.append((time.monotonic() - started) * 1000)
+
+    def resize(self, target: int) -> None:
+        self.target = target
+        while len(self.ready) > target:
+            self._discard(self.ready.pop())
+        self.refill()
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        while self.ready:
+            self._discard(self.ready.popleft())
+        self._fail_waiters(BuildError("the daemon is shutting down"))

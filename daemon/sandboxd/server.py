@@ -1,0 +1,191 @@
+"""gRPC handlers: translate `sandbox.v1` messages to the service and back.
+
+Every bad input becomes a gRPC status with a clear message; nothing a client sends can take
+the daemon down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import time
+
+import grpc
+from sandboxctl._pb.sandbox.v1 import sandbox_pb2 as pb
+from sandboxctl._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
+
+from . import __version__
+from .admission import RawRequest, Rejected
+from .peer import decode_peer
+from .pool import percentile
+from .result import Finding, RunResult
+from .service import Peer, Service, TooBusy, Unavailable
+
+log = logging.getLogger("sandboxd.server")
+
+LIMIT_FIELDS = ("memory_mb", "cpu_seconds", "timeout_seconds", "max_processes", "max_file_size_mb",
+                "max_output_bytes")
+
+
+def result_to_pb(r: RunResult) -> pb.Result:
+    u = r.usage
+    msg = pb.Result(
+        id=r.id, status=r.status, stdout=r.stdout, stderr=r.stderr,
+        stdout_truncated=r.stdout_truncated, stderr_truncated=r.stderr_truncated,
+        usage=pb.Usage(wall_ms=u.wall_ms, cpu_user_ms=u.cpu_user_ms, cpu_system_ms=u.cpu_system_ms,
+                       peak_memory_bytes=u.peak_memory_bytes, avg_memory_bytes=u.avg_memory_bytes,
+                       max_processes=u.max_processes, stdout_bytes=u.stdout_bytes,
+                       stderr_bytes=u.stderr_bytes),
+        lint=[finding_to_pb(f) for f in r.lint], warm_start=r.warm_start,
+    )
+    if r.exit_code is not None:
+        msg.exit_code = int(r.exit_code)
+    if r.signal is not None:
+        msg.signal = int(r.signal)
+    if r.error is not None:
+        msg.error = r.error
+    return msg
+
+
+def finding_to_pb(f: Finding) -> pb.Finding:
+    return pb.Finding(rule=f.rule, severity=f.severity, line=f.line, col=f.col, message=f.message)
+
+
+def _lint(language: str, code: bytes) -> list[Finding]:
+    from . import lint
+
+    source = code.decode("utf-8", errors="replace")
+    return [Finding(f.rule, f.severity, f.line, f.col, f.message) for f in lint.lint(source, language)]
+
+
+class SandboxServicer(pb_grpc.SandboxServicer):
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def _peer(self, context: grpc.aio.ServicerContext) -> Peer:
+        cred = decode_peer(context.peer())
+        if cred is None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "connections must come through the daemon's socket")
+        assert cred is not None
+        if not cred.allowed:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"uid {cred.uid} is not allowed to use this sandboxd (see allowed_uids/allowed_gids)")
+        return Peer(cred.uid, cred.gid, cred.pid)
+
+    async def Execute(self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+        peer = await self._peer(context)
+        limits = {f: (getattr(request.limits, f) if request.limits.HasField(f) else None) for f in LIMIT_FIELDS}
+        raw = RawRequest(request.language, request.code, request.filename, request.stdin,
+                         list(request.args), dict(request.env), dict(request.files), limits)
+        queue: asyncio.Queue[pb.ExecuteEvent] = asyncio.Queue()
+
+        async def on_started(run_id: str, warm: bool) -> None:
+            await queue.put(pb.ExecuteEvent(started=pb.Started(id=run_id, warm_start=warm)))
+
+        async def emit(stream: str, data: bytes) -> None:
+            kind = pb.Output.STDOUT if stream == "stdout" else pb.Output.STDERR
+            await queue.put(pb.ExecuteEvent(output=pb.Output(stream=kind, data=data)))
+
+        try:
+            policy = self._lint_policy(request.lint_policy)
+            findings: list[Finding] = []
+            if policy != "off" and raw.language in self.service.cfg.languages:
+                findings = _lint(raw.language, raw.code)
+                if policy == "deny" and any(f.severity == "error" for f in findings):
+                    self.service.reject_count()
+                    result = RunResult(id="", status="rejected", lint=findings,
+                                       error="refused by lint policy 'deny': " + "; ".join(
+                                           f"{f.rule} (line {f.line})" for f in findings if f.severity == "error"))
+                    yield pb.ExecuteEvent(finished=result_to_pb(result))
+                    return
+            task = asyncio.create_task(self.service.execute(raw, peer, emit, on_started, findings))
+        except Rejected as exc:
+            self.service.reject_count()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                break
+            result = task.result()
+        except Rejected as exc:
+            self.service.reject_count()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except TooBusy as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except Unavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except Exception as exc:
+            log.exception("event=run_crashed error=%r", str(exc))
+            await context.abort(grpc.StatusCode.INTERNAL, f"sandboxd internal error: {exc}")
+        finally:
+            if not task.done():  # the client went away: kill the run, wait for its teardown
+                task.cancel()
+                try:
+                    await task
+                except BaseException:  # noqa: BLE001 - the run is being abandoned either way
+                    pass
+        yield pb.ExecuteEvent(finished=result_to_pb(result))
+
+    def _lint_policy(self, requested: str) -> str:
+        from .config import LINT_POLICIES
+
+        if requested and requested not in LINT_POLICIES:
+            raise Rejected(f"--lint-policy: must be one of {', '.join(LINT_POLICIES)}, got {requested!r}")
+        server = self.service.cfg.lint_policy
+        if not requested:
+            return server
+        return max(server, requested, key=LINT_POLICIES.index)
+
+    async def Cancel(self, request: pb.CancelRequest, context: grpc.aio.ServicerContext) -> pb.CancelResponse:  # noqa: N802
+        await self._peer(context)
+        return pb.CancelResponse(cancelled=self.service.cancel(request.id))
+
+    def _capabilities(self) -> list[pb.Capability]:
+        return [pb.Capability(layer=c.layer, enforced=c.enforced, detail=c.detail)
+                for c in self.service.backend.capabilities()]
+
+    async def GetStatus(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusResponse:  # noqa: N802
+        await self._peer(context)
+        s = self.service
+        pools = []
+        for name, pool in s.pools.items():
+            lat = list(pool.handover_ms)
+            pools.append(pb.PoolStatus(
+                language=name, target=pool.target, ready=len(pool.ready), building=pool.building,
+                runs_served=pool.stats.runs_served, mean_build_ms=pool.mean_build_ms(),
+                handover_p50_ms=percentile(lat, 50), handover_p90_ms=percentile(lat, 90),
+                handover_p99_ms=percentile(lat, 99), cold_starts=pool.stats.cold_starts,
+                waiting=len(pool.waiters)))
+        return pb.StatusResponse(version=__version__, uptime_s=time.monotonic() - s.started,
+                                 active_runs=len(s.active), runs_total=s.runs_total,
+                                 runs_by_status=dict(s.status_counts), pools=pools,
+                                 capabilities=self._capabilities(), draining=s.draining)
+
+    async def GetCapabilities(self, request: pb.CapabilitiesRequest,  # noqa: N802
+                              context: grpc.aio.ServicerContext) -> pb.CapabilitiesResponse:
+        await self._peer(context)
+        return pb.CapabilitiesResponse(platform=f"{platform.system()} {platform.release()} {platform.machine()}",
+                                       backend=self.service.backend.name, capabilities=self._capabilities(),
+                                       languages=sorted(self.service.cfg.languages))
+
+    async def Lint(self, request: pb.LintRequest, context: grpc.aio.ServicerContext) -> pb.LintResponse:  # noqa: N802
+        await self._peer(context)
+        from . import lint
+
+        rules = [pb.Rule(id=r.id, severity=r.severity, languages=list(r.languages), message=r.message,
+                         rationale=r.rationale) for r in lint.RULES]
+        if not request.code:
+            return pb.LintResponse(rules=rules)
+        if request.language not in ("python", "javascript"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"lint: unknown language {request.language!r} (python, javascript)")
+        findings = [finding_to_pb(f) for f in _lint(request.language, request.code)]
+        return pb.LintResponse(findings=findings, rules=rules)
