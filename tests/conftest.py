@@ -1,0 +1,214 @@
+"""Shared fixtures: a real sandboxd on a temporary socket, driven through the real client.
+
+Every daemon a test starts gets its own cgroup parent (`sandbox.cgroup_name`), so daemons
+started by different tests (or by a developer's own daemon) never clean up each other's
+workers, and a test can check that nothing of its runs is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from sandboxctl import Client  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SANDBOXD = str(BIN / "sandboxd")
+SANDBOXCTL = str(BIN / "sandboxctl")
+CGROUP_ROOT = "/sys/fs/cgroup"
+V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
+
+
+def cgroup_parents(name: str) -> list[str]:
+    """Where a daemon with `sandbox.cgroup_name = name` keeps its worker cgroups."""
+    if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers"):
+        return [f"{CGROUP_ROOT}/{name}"]
+    return [f"{CGROUP_ROOT}/{c}/{name}" for c in V1_CONTROLLERS if os.path.isdir(f"{CGROUP_ROOT}/{c}")]
+
+
+def worker_cgroups(name: str) -> list[str]:
+    out = []
+    for parent in cgroup_parents(name):
+        if os.path.isdir(parent):
+            out += [f"{parent}/{d}" for d in os.listdir(parent) if os.path.isdir(f"{parent}/{d}")]
+    return out
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def to_toml(data: dict[str, object], prefix: str = "") -> str:
+    """Enough TOML for test configs: scalars, lists and nested tables."""
+    scalars = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    tables = [to_toml(v, f"{prefix}{k}.") for k, v in data.items() if isinstance(v, dict)]
+    head = f"[{prefix[:-1]}]\n" if prefix and scalars else ""
+    return head + "".join(line + "\n" for line in scalars) + "".join(tables)
+
+
+def merge(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v  # type: ignore[arg-type]
+    return out
+
+
+@dataclass
+class Daemon:
+    """A running sandboxd: its socket, config, log and process."""
+
+    dir: Path
+    socket: str
+    config_path: Path
+    cgroup_name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    clients: list[Client] = field(default_factory=list)
+
+    def client(self, **kwargs: object) -> Client:
+        c = Client(self.socket, **kwargs)  # type: ignore[arg-type]
+        self.clients.append(c)
+        return c
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ctl(self, *args: str, stdin: bytes | None = None, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Runs the real `sandboxctl` CLI against this daemon."""
+        return subprocess.run([SANDBOXCTL, "--socket", self.socket, *args], input=stdin,
+                              capture_output=True, timeout=timeout, env=env)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sandboxd exited with {self.process.returncode}:\n{self.log()}")
+            if "event=ready" in self.log():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"sandboxd did not become ready in {timeout}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        for c in self.clients:
+            c.close()
+        self.clients.clear()
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def remove_cgroup_parents(self) -> None:
+        for parent in cgroup_parents(self.cgroup_name):
+            if os.path.isdir(parent):
+                os.rmdir(parent)
+
+
+def start_daemon(directory: Path, config: dict[str, object] | None = None, *, wait: bool = True,
+                 cgroup_name: str | None = None, extra_args: tuple[str, ...] = ()) -> Daemon:
+    """Starts sandboxd in the foreground on `directory`/sandboxd.sock with `config` laid over
+    small test defaults (few pool workers, a cgroup parent of its own)."""
+    name = cgroup_name or f"sandboxd-test-{secrets.token_hex(4)}"
+    base: dict[str, object] = {
+        "socket_mode": "0600",
+        "sandbox": {"cgroup_name": name},
+        "languages": {
+            "python": {"interpreter": "/usr/bin/python3", "extensions": [".py"], "pool_size": 2,
+                       "mode": "fork"},
+            "javascript": {"interpreter": "/usr/bin/node", "extensions": [".js", ".mjs", ".cjs"],
+                           "pool_size": 1, "runner": "node_runner.js",
+                           "command": ["{interpreter}", "-e", "{runner}"], "memory_floor_mb": 64},
+        },
+    }
+    cfg = merge(base, config or {})
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "sandboxd.toml"
+    config_path.write_text(to_toml(cfg))
+    log_path = directory / "daemon.log"
+    sock = str(directory / "sandboxd.sock")
+    env = {k: v for k, v in os.environ.items() if k not in ("SANDBOXD_SOCKET", "NOTIFY_SOCKET")}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([SANDBOXD, "--socket", sock, "--config", str(config_path), "--foreground",
+                                    "--log-level", "debug", *extra_args],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+    d = Daemon(directory, sock, config_path, name, process, log_path)
+    if wait:
+        try:
+            d.wait_ready()
+        except BaseException:
+            d.stop(signal.SIGKILL)
+            raise
+    return d
+
+
+@pytest.fixture
+def tmp_short() -> Iterator[Path]:
+    """A short temporary directory: unix socket paths must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="sbx-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon_factory(tmp_short: Path) -> Iterator:
+    """Starts daemons on demand; stops them and checks their cgroups are gone afterwards."""
+    started: list[Daemon] = []
+
+    def make(config: dict[str, object] | None = None, **kwargs: object) -> Daemon:
+        d = start_daemon(tmp_short / f"d{len(started)}", config, **kwargs)  # type: ignore[arg-type]
+        started.append(d)
+        return d
+
+    yield make
+    leftovers = []
+    for d in started:
+        d.stop()
+        leftovers += worker_cgroups(d.cgroup_name)
+        if not leftovers:
+            d.remove_cgroup_parents()
+    assert not leftovers, f"worker cgroups left behind: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def shared_daemon() -> Iterator[Daemon]:
+    """One daemon for the many tests that only need runs to work; started once per session."""
+    path = Path(tempfile.mkdtemp(prefix="sbx-shared-", dir="/tmp"))
+    d = start_daemon(path, {"languages": {"python": {"pool_size": 4}, "javascript": {"pool_size": 2}}})
+    yield d
+    d.stop()
+    leftovers = worker_cgroups(d.cgroup_name)
+    if not leftovers:
+        d.remove_cgroup_parents()
+    shutil.rmtree(path, ignore_errors=True)
+    assert not leftovers, f"worker cgroups left behind: {leftovers}"
+
+
+@pytest.fixture
+def client(shared_daemon: Daemon) -> Iterator[Client]:
+    c = Client(shared_daemon.socket)
+    yield c
+    c.close()
