@@ -1,0 +1,18 @@
+import os
+import socket
+
+for path in ("/etc/shadow", "/root", "/home", "/proc/1/cmdline"):
+    try:
+        if os.path.isdir(path):
+            print(path, "->", os.listdir(path))
+        else:
+            print(path, "->", open(path, "rb").read()[:60])
+    except OSError as exc:
+        print(path, "->", type(exc).__name__, exc.strerror)
+print("processes visible:", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=1)
+    print("network: connected")
+except OSError as exc:
+    print("network:", exc)
+print("uid inside:", os.getuid())
