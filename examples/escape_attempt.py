@@ -6,7 +6,8 @@ for path in ("/etc/shadow", "/root", "/home", "/proc/1/cmdline"):
         if os.path.isdir(path):
             print(path, "->", os.listdir(path))
         else:
-            print(path, "->", open(path, "rb").read()[:60])
+            with open(path, "rb") as f:
+                print(path, "->", f.read()[:60])
     except OSError as exc:
         print(path, "->", type(exc).__name__, exc.strerror)
 print("processes visible:", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))

@@ -24,7 +24,7 @@ import pytest
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from sandboxctl import Client  # noqa: E402
+from sandboxctl import Client
 
 BIN = Path(sys.executable).parent
 SANDBOXD = str(BIN / "sandboxd")
