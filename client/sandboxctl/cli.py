@@ -168,8 +168,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
-        for f in result.lint:
-            print(f"{args.file}:{f.line}:{f.col}: {f.severity} {f.rule} {f.message}", file=sys.stderr)
+        # The program's stderr is the user's: lint findings join it only when asked for, or
+        # when they are why nothing ran.
+        if args.verbose or result.status == "rejected":
+            for f in result.lint:
+                print(f"{args.file}:{f.line}:{f.col}: {f.severity} {f.rule} {f.message}", file=sys.stderr)
         if result.status != "ok":
             detail = f": {result.error}" if result.error else ""
             print(f"sandboxctl: run ended with status {result.status}{detail}", file=sys.stderr)
