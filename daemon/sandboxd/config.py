@@ -7,9 +7,12 @@ the reason; nothing is silently ignored or clamped.
 from __future__ import annotations
 
 import dataclasses
+import grp
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, get_args, get_origin, get_type_hints
 
 DEFAULT_CONFIG = "/etc/sandboxd/sandboxd.toml"
@@ -17,6 +20,9 @@ DEFAULT_SOCKET = "/run/sandboxd/sandboxd.sock"
 LINT_POLICIES = ("off", "warn", "deny")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LANDLOCK_MODES = ("required", "best", "off")
+LANGUAGE_NAME = re.compile(r"^[a-z][a-z0-9_+-]{0,31}$")
+MAX_POOL_SIZE = 256
+SOCKET_PATH_MAX = 107
 
 
 class ConfigError(ValueError):
@@ -87,6 +93,8 @@ class Config:
     socket_group: str = "sandboxd"
     allowed_uids: list[int] = field(default_factory=list)
     allowed_gids: list[int] = field(default_factory=list)
+    allowed_groups: list[str] = field(default_factory=list)
+    metrics_listen: str = ""
     max_runs_per_uid: int = 32
     max_queue: int = 256
     max_building: int = 2
@@ -157,13 +165,14 @@ def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"{key}: unknown key (known here: {', '.join(sorted(names))})")
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     missing = [f.name for f in dataclasses.fields(cls)
                if f.name not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise ConfigError(f"{where}: missing required key {missing[0]!r}")
+        raise ConfigError(f"{where}.{missing[0]}: required key is missing")
     return cls(**kwargs)
 
 
@@ -173,57 +182,138 @@ def _check_limits(limits: Limits, where: str) -> None:
             raise ConfigError(f"{where}.{f.name}: must be positive, got {getattr(limits, f.name)}")
 
 
-def validate(cfg: Config) -> None:
-    if cfg.log_level not in LOG_LEVELS:
-        raise ConfigError(f"log_level: must be one of {', '.join(LOG_LEVELS)}, got {cfg.log_level!r}")
-    if cfg.lint_policy not in LINT_POLICIES:
-        raise ConfigError(f"lint_policy: must be one of {', '.join(LINT_POLICIES)}, got {cfg.lint_policy!r}")
-    if cfg.sandbox.landlock not in LANDLOCK_MODES:
-        raise ConfigError(f"sandbox.landlock: must be one of {', '.join(LANDLOCK_MODES)}, "
-                          f"got {cfg.sandbox.landlock!r}")
+def _check_one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}: must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _check_socket(cfg: Config) -> None:
+    if cfg.socket and not os.path.isabs(cfg.socket):
+        raise ConfigError(f"socket: must be an absolute path, got {cfg.socket!r}")
+    if len(os.fsencode(cfg.socket)) > SOCKET_PATH_MAX:
+        raise ConfigError(f"socket: longer than the {SOCKET_PATH_MAX} bytes a unix socket path may have")
     try:
         mode = int(cfg.socket_mode, 8)
     except ValueError:
         raise ConfigError(f"socket_mode: not an octal mode: {cfg.socket_mode!r}") from None
     if not 0 < mode <= 0o777:
         raise ConfigError(f"socket_mode: out of range: {cfg.socket_mode!r}")
+    for uid in cfg.allowed_uids:
+        if not 0 <= uid < 2**32 - 1:
+            raise ConfigError(f"allowed_uids: {uid} is not a valid uid")
+    for gid in cfg.allowed_gids:
+        if not 0 <= gid < 2**32 - 1:
+            raise ConfigError(f"allowed_gids: {gid} is not a valid gid")
+    for name in cfg.allowed_groups:
+        try:
+            grp.getgrnam(name)
+        except KeyError:
+            raise ConfigError(f"allowed_groups: no such group {name!r}") from None
+
+
+def parse_listen(value: str) -> tuple[str, int] | str:
+    """`host:port` (TCP) or `unix:/path`; the metrics endpoint's address."""
+    if value.startswith("unix:"):
+        path = value.removeprefix("unix:")
+        if not os.path.isabs(path):
+            raise ConfigError(f"metrics_listen: unix socket path must be absolute, got {path!r}")
+        return path
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"metrics_listen: expected HOST:PORT or unix:/PATH, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _check_language(name: str, lang: LanguageConfig, seen: dict[str, str]) -> None:
+    where = f"languages.{name}"
+    if not LANGUAGE_NAME.match(name):
+        raise ConfigError(f"{where}: a language name is lower-case letters, digits, '_', '+' or '-'")
+    if not 0 <= lang.pool_size <= MAX_POOL_SIZE:
+        raise ConfigError(f"{where}.pool_size: must be between 0 and {MAX_POOL_SIZE}, got {lang.pool_size}")
+    if not os.path.isabs(lang.interpreter):
+        raise ConfigError(f"{where}.interpreter: must be an absolute path, got {lang.interpreter!r}")
+    _check_one_of(f"{where}.mode", lang.mode, ("fork", "exec"))
+    if lang.mode == "fork" and lang.command:
+        raise ConfigError(f"{where}.mode: 'fork' runs Python in the init itself and takes no 'command'")
+    if bool(lang.command) != bool(lang.runner):
+        raise ConfigError(f"{where}: 'command' and 'runner' go together (both or neither)")
+    if lang.runner and not resources.files("sandboxd.runners").joinpath(lang.runner).is_file():
+        raise ConfigError(f"{where}.runner: no runner named {lang.runner!r} ships in sandboxd/runners/")
+    if lang.command and "{interpreter}" not in lang.command[0] and not os.path.isabs(lang.command[0]):
+        raise ConfigError(f"{where}.command: the first element must be \"{{interpreter}}\" or an absolute path")
+    if lang.memory_floor_mb < 0:
+        raise ConfigError(f"{where}.memory_floor_mb: must not be negative")
+    if not lang.extensions:
+        raise ConfigError(f"{where}.extensions: at least one file extension is required")
+    for ext in lang.extensions:
+        if not ext.startswith(".") or len(ext) < 2:
+            raise ConfigError(f"{where}.extensions: {ext!r} must start with '.'")
+        if ext in seen:
+            raise ConfigError(f"{where}.extensions: {ext!r} already belongs to {seen[ext]}")
+        seen[ext] = name
+
+
+def validate(cfg: Config) -> None:
+    _check_one_of("log_level", cfg.log_level, LOG_LEVELS)
+    _check_one_of("lint_policy", cfg.lint_policy, LINT_POLICIES)
+    _check_one_of("sandbox.landlock", cfg.sandbox.landlock, LANDLOCK_MODES)
+    _check_socket(cfg)
+    if cfg.metrics_listen:
+        parse_listen(cfg.metrics_listen)
     _check_limits(cfg.limits, "limits")
     _check_limits(cfg.max_limits, "max_limits")
     for f in dataclasses.fields(Limits):
         if getattr(cfg.limits, f.name) > getattr(cfg.max_limits, f.name):
             raise ConfigError(f"limits.{f.name}: default {getattr(cfg.limits, f.name)} is above "
                               f"max_limits.{f.name} = {getattr(cfg.max_limits, f.name)}")
+    for f in dataclasses.fields(RequestCaps):
+        if getattr(cfg.requests, f.name) <= 0:
+            raise ConfigError(f"requests.{f.name}: must be positive, got {getattr(cfg.requests, f.name)}")
     for name in ("max_runs_per_uid", "max_queue", "max_building"):
         if getattr(cfg, name) <= 0:
-            raise ConfigError(f"{name}: must be positive")
+            raise ConfigError(f"{name}: must be positive, got {getattr(cfg, name)}")
     if cfg.drain_grace_s < 0:
-        raise ConfigError("drain_grace_s: must not be negative")
+        raise ConfigError(f"drain_grace_s: must not be negative, got {cfg.drain_grace_s}")
     if not cfg.languages:
         raise ConfigError("languages: at least one language is required")
     seen: dict[str, str] = {}
     for name, lang in cfg.languages.items():
-        where = f"languages.{name}"
-        if lang.pool_size < 0:
-            raise ConfigError(f"{where}.pool_size: must not be negative")
-        if not os.path.isabs(lang.interpreter):
-            raise ConfigError(f"{where}.interpreter: must be an absolute path, got {lang.interpreter!r}")
-        if lang.mode not in ("fork", "exec"):
-            raise ConfigError(f"{where}.mode: must be 'fork' or 'exec', got {lang.mode!r}")
-        if lang.mode == "fork" and lang.command:
-            raise ConfigError(f"{where}.mode: 'fork' runs Python in the init itself and takes no 'command'")
-        if bool(lang.command) != bool(lang.runner):
-            raise ConfigError(f"{where}: 'command' and 'runner' go together (both or neither)")
-        for ext in lang.extensions:
-            if not ext.startswith("."):
-                raise ConfigError(f"{where}.extensions: {ext!r} must start with '.'")
-            if ext in seen:
-                raise ConfigError(f"{where}.extensions: {ext!r} already belongs to {seen[ext]}")
-            seen[ext] = name
-    if cfg.sandbox.uid_base <= 0 or cfg.sandbox.uid_count <= 0 or cfg.sandbox.uid_base + cfg.sandbox.uid_count >= 2**32 - 1:
+        _check_language(name, lang, seen)
+    sb = cfg.sandbox
+    if sb.uid_base <= 0 or sb.uid_count <= 0 or sb.uid_base + sb.uid_count >= 2**32 - 1:
         raise ConfigError("sandbox.uid_base/uid_count: the worker uid range must lie inside 1..2^32-2")
-    for path in cfg.sandbox.readonly_paths:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", sb.cgroup_name) or ".." in sb.cgroup_name.split("/"):
+        raise ConfigError(f"sandbox.cgroup_name: {sb.cgroup_name!r} must be a relative cgroup path "
+                          "of letters, digits, '_', '.', '-'")
+    for key in ("workdir_size_mb", "tmp_size_mb"):
+        if getattr(sb, key) <= 0:
+            raise ConfigError(f"sandbox.{key}: must be positive, got {getattr(sb, key)}")
+    if not os.path.isabs(sb.init_interpreter):
+        raise ConfigError(f"sandbox.init_interpreter: must be an absolute path, got {sb.init_interpreter!r}")
+    for path in sb.readonly_paths:
         if not os.path.isabs(path):
             raise ConfigError(f"sandbox.readonly_paths: {path!r} must be absolute")
+
+
+def host_problems(cfg: Config) -> tuple[list[str], list[str]]:
+    """Errors and warnings `--check-config` can find on this host without starting anything.
+
+    The file itself is valid by now; these are facts of the host (a missing interpreter
+    stops the daemon, a missing socket group only means nobody but root can connect). Kernel
+    features are checked when the daemon starts its backend.
+    """
+    errors = [f"languages.{name}.interpreter: {lang.interpreter} is not an executable file"
+              for name, lang in cfg.languages.items() if not os.access(lang.interpreter, os.X_OK)]
+    if not os.access(cfg.sandbox.init_interpreter, os.X_OK):
+        errors.append(f"sandbox.init_interpreter: {cfg.sandbox.init_interpreter} is not an executable file")
+    warnings = []
+    if cfg.socket_group:
+        try:
+            grp.getgrnam(cfg.socket_group)
+        except KeyError:
+            warnings.append(f"socket_group: no group {cfg.socket_group!r} on this host (create it with "
+                            "systemd-sysusers or groupadd; until then only root can connect)")
+    return errors, warnings
 
 
 def from_dict(data: dict[str, Any]) -> Config:

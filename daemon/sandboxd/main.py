@@ -13,6 +13,9 @@ import sys
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
+# Neither module imports grpc, so the environment above is still set before it is.
+from . import config, logs
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="sandboxd", description="Secure code-execution daemon.")
@@ -42,9 +45,28 @@ def _daemonize() -> int:
     return w
 
 
+def check_config(args: argparse.Namespace, cfg: config.Config) -> int:
+    """`--check-config`: the file parsed and validated, then what this host lacks for it.
+
+    Exit 2 for a bad file (as at start-up), 1 when the file is fine but the host cannot run
+    it (a missing interpreter), 0 otherwise; warnings go to stderr either way.
+    """
+    source = args.config or (config.DEFAULT_CONFIG if os.path.exists(config.DEFAULT_CONFIG)
+                             else "built-in defaults")
+    errors, warnings = config.host_problems(cfg)
+    for line in warnings:
+        print(f"sandboxd: warning: {line}", file=sys.stderr)
+    for line in errors:
+        print(f"sandboxd: error: {line}", file=sys.stderr)
+    if errors:
+        return 1
+    pools = ", ".join(f"{name} (pool {lang.pool_size})" for name, lang in cfg.languages.items())
+    print(f"sandboxd: config OK ({source}): socket {config.resolve_socket(args.socket, cfg)}, languages {pools}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from . import config, logs
 
     try:
         cfg = config.load(args.config)
@@ -52,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandboxd: config error: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
-        source = args.config or (config.DEFAULT_CONFIG if os.path.exists(config.DEFAULT_CONFIG)
-                                 else "built-in defaults")
-        print(f"sandboxd: config OK ({source})")
-        return 0
+        return check_config(args, cfg)
     logs.setup(args.log_level or cfg.log_level)
     socket_path = config.resolve_socket(args.socket, cfg)
     ready_fd = None if args.foreground else _daemonize()
