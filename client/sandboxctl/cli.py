@@ -18,6 +18,9 @@ from .result import Result, rejected
 
 EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript"}
 SANDBOX_FAILED = 125
+# `lint` keeps 1 for "an error-severity finding", as compilers and linters do, so that a
+# script can tell a refused program from a daemon it could not ask.
+LINT_FAILED = 2
 
 
 class CliError(Exception):
@@ -261,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return SANDBOX_FAILED if args.command in ("exec", "run") else 2
     except SandboxError as exc:
         print(f"sandboxctl: {exc}", file=sys.stderr)
-        return 1
+        return LINT_FAILED if args.command == "lint" else 1
 
 
 if __name__ == "__main__":

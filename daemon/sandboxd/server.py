@@ -15,7 +15,7 @@ import grpc
 from sandboxctl._pb.sandbox.v1 import sandbox_pb2 as pb
 from sandboxctl._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
 
-from . import __version__
+from . import __version__, lint
 from .admission import RawRequest, Rejected
 from .peer import decode_peer
 from .pool import percentile
@@ -52,11 +52,12 @@ def finding_to_pb(f: Finding) -> pb.Finding:
     return pb.Finding(rule=f.rule, severity=f.severity, line=f.line, col=f.col, message=f.message)
 
 
-def _lint(language: str, code: bytes) -> list[Finding]:
-    from . import lint
-
+async def _lint(language: str, code: bytes) -> list[Finding]:
+    """Lints in a worker thread: a 1 MB program takes about a second of CPU, which on the
+    event loop would stall every other client's output for as long."""
     source = code.decode("utf-8", errors="replace")
-    return [Finding(f.rule, f.severity, f.line, f.col, f.message) for f in lint.lint(source, language)]
+    found = await asyncio.to_thread(lint.lint, source, language)
+    return [Finding(f.rule, f.severity, f.line, f.col, f.message) for f in found]
 
 
 class SandboxServicer(pb_grpc.SandboxServicer):
@@ -90,9 +91,11 @@ class SandboxServicer(pb_grpc.SandboxServicer):
         try:
             policy = self._lint_policy(request.lint_policy)
             findings: list[Finding] = []
-            if policy != "off" and raw.language in self.service.cfg.languages:
-                findings = _lint(raw.language, raw.code)
-                if policy == "deny" and any(f.severity == "error" for f in findings):
+            # An oversized program is refused by admission below; linting it first would only burn CPU.
+            lintable = len(raw.code) <= self.service.cfg.requests.max_code_bytes
+            if policy != "off" and lintable and raw.language in self.service.cfg.languages:
+                findings = await _lint(raw.language, raw.code)
+                if lint.blocks(findings, policy):
                     self.service.reject_count()
                     result = RunResult(id="", status="rejected", lint=findings,
                                        error="refused by lint policy 'deny': " + "; ".join(
@@ -135,14 +138,10 @@ class SandboxServicer(pb_grpc.SandboxServicer):
         yield pb.ExecuteEvent(finished=result_to_pb(result))
 
     def _lint_policy(self, requested: str) -> str:
-        from .config import LINT_POLICIES
-
-        if requested and requested not in LINT_POLICIES:
-            raise Rejected(f"--lint-policy: must be one of {', '.join(LINT_POLICIES)}, got {requested!r}")
-        server = self.service.cfg.lint_policy
-        if not requested:
-            return server
-        return max(server, requested, key=LINT_POLICIES.index)
+        """The policy for this run: the configured one is a floor the request may only raise."""
+        if requested and requested not in lint.POLICIES:
+            raise Rejected(f"--lint-policy: must be one of {', '.join(lint.POLICIES)}, got {requested!r}")
+        return lint.stricter_policy(self.service.cfg.lint_policy, requested)
 
     async def Cancel(self, request: pb.CancelRequest, context: grpc.aio.ServicerContext) -> pb.CancelResponse:  # noqa: N802
         await self._peer(context)
@@ -178,14 +177,16 @@ class SandboxServicer(pb_grpc.SandboxServicer):
 
     async def Lint(self, request: pb.LintRequest, context: grpc.aio.ServicerContext) -> pb.LintResponse:  # noqa: N802
         await self._peer(context)
-        from . import lint
-
         rules = [pb.Rule(id=r.id, severity=r.severity, languages=list(r.languages), message=r.message,
                          rationale=r.rationale) for r in lint.RULES]
         if not request.code:
             return pb.LintResponse(rules=rules)
-        if request.language not in ("python", "javascript"):
+        if request.language not in lint.LANGUAGES:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"lint: unknown language {request.language!r} (python, javascript)")
-        findings = [finding_to_pb(f) for f in _lint(request.language, request.code)]
+                                f"lint: unknown language {request.language!r} ({', '.join(lint.LANGUAGES)})")
+        cap = self.service.cfg.requests.max_code_bytes
+        if len(request.code) > cap:  # the same cap as a run's program: linting is not free either
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"lint: the program is {len(request.code)} bytes; the limit is {cap}")
+        findings = [finding_to_pb(f) for f in await _lint(request.language, request.code)]
         return pb.LintResponse(findings=findings, rules=rules)
