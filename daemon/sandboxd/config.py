@@ -22,7 +22,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LANDLOCK_MODES = ("required", "best", "off")
 LANGUAGE_NAME = re.compile(r"^[a-z][a-z0-9_+-]{0,31}$")
 MAX_POOL_SIZE = 256
-SOCKET_PATH_MAX = 107
+# A unix socket path has 107 bytes; the daemon's private socket `<socket>.grpc/s` needs 7 more.
+SOCKET_PATH_MAX = 100
 
 
 class ConfigError(ValueError):
@@ -191,7 +192,8 @@ def _check_socket(cfg: Config) -> None:
     if cfg.socket and not os.path.isabs(cfg.socket):
         raise ConfigError(f"socket: must be an absolute path, got {cfg.socket!r}")
     if len(os.fsencode(cfg.socket)) > SOCKET_PATH_MAX:
-        raise ConfigError(f"socket: longer than the {SOCKET_PATH_MAX} bytes a unix socket path may have")
+        raise ConfigError(f"socket: longer than {SOCKET_PATH_MAX} bytes (a unix socket path has 107, and the "
+                          "daemon's private socket beside it needs 7 more)")
     try:
         mode = int(cfg.socket_mode, 8)
     except ValueError:

@@ -2,12 +2,18 @@
 
 SIGTERM/SIGINT drain (new runs refused with UNAVAILABLE, running ones get the grace period,
 then are killed; workers and cgroups removed; socket unlinked; exit 0). SIGHUP reloads the
-config without dropping running runs.
+config without dropping running runs. Start-up first removes what a crashed predecessor on
+the same socket left: worker cgroups, the private gRPC directory, the stale socket.
+
+Under systemd the daemon tells its state through sd_notify: READY=1 once the pools are
+warm, STATUS= with the pools every few seconds (and WATCHDOG=1 from the same event-loop
+task, so a wedged loop stops the pings), RELOADING=1 around a reload, STOPPING=1 on drain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import logging
 import os
@@ -16,7 +22,7 @@ import signal
 import socket
 import stat
 import sys
-import tempfile
+import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,14 +32,20 @@ from . import config as config_mod
 from . import logs
 from .backend import Backend
 from .config import Config
+from .metrics import MetricsServer
 from .notify import notify, watchdog_interval_s
-from .peer import AccessPolicy, Relay, socket_group
+from .peer import Relay, forget_policies, socket_group
 from .server import SandboxServicer
 from .service import Service
 
 log = logging.getLogger("sandboxd")
 
 WARM_TIMEOUT_S = 120.0
+STATUS_INTERVAL_S = 5.0
+PRIVATE_SUFFIX = ".grpc"
+# Settings the running daemon cannot change: they shape sockets, cgroups and the workers'
+# build recipe. A reload that changes them keeps the running values and says so.
+STARTUP_ONLY = ("socket", "socket_mode", "socket_group", "metrics_listen", "max_building", "sandbox")
 
 
 class SocketInUse(RuntimeError):
@@ -51,11 +63,62 @@ def acquire_lock(socket_path: str) -> int:
     return fd
 
 
+def prepare_private_dir(socket_path: str) -> str:
+    """The directory of the private gRPC socket, beside the public one so that it lives in
+    a directory root controls; one left by a crashed daemon is ours (we hold the lock)."""
+    path = socket_path + PRIVATE_SUFFIX
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+        log.warning("event=cleaned_leftovers kind=private_dir path=%s", path)
+    os.mkdir(path, 0o700)
+    return path
+
+
+def message_limits(cfg: Config) -> list[tuple[str, int]]:
+    """gRPC's own size limits sit above the request caps, so an oversized request reaches
+    admission and gets its clear message rather than gRPC's generic one."""
+    caps = cfg.requests
+    receive = caps.max_code_bytes + caps.max_stdin_bytes + caps.max_files_bytes + (4 << 20)
+    send = 2 * cfg.max_limits.max_output_bytes + (4 << 20)
+    return [("grpc.max_receive_message_length", max(80 << 20, receive)),
+            ("grpc.max_send_message_length", max(80 << 20, send))]
+
+
+def keep_startup_settings(old: Config, new: Config) -> list[str]:
+    """Copies into `new` what only a restart may change; returns the keys that differed."""
+    changed = []
+    for key in STARTUP_ONLY:
+        if getattr(old, key) != getattr(new, key):
+            changed.append(key)
+            setattr(new, key, getattr(old, key))
+    languages = {}
+    for name, lang in old.languages.items():
+        fresh = new.languages.get(name)
+        if fresh is None:
+            changed.append(f"languages.{name} (removed)")
+            languages[name] = lang
+            continue
+        if dataclasses.replace(fresh, pool_size=lang.pool_size) != lang:
+            changed.append(f"languages.{name}")
+        languages[name] = dataclasses.replace(lang, pool_size=fresh.pool_size)
+    changed += [f"languages.{name} (added)" for name in new.languages if name not in old.languages]
+    new.languages = languages
+    return changed
+
+
 def bind_public_socket(path: str, cfg: Config) -> socket.socket:
     """Binds the socket; a leftover file is stale (we hold the lock), so it is replaced."""
     try:
         if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)
+            log.warning("event=cleaned_leftovers kind=stale_socket path=%s", path)
         else:
             raise SocketInUse(f"{path} exists and is not a socket; refusing to replace it")
     except FileNotFoundError:
@@ -88,93 +151,131 @@ class Daemon:
         self.log_level = log_level
         self.service = Service(cfg, backend, dict(backend.base_env))
         self.stop = asyncio.Event()
-        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
-
-    def policy(self) -> AccessPolicy:
-        return AccessPolicy(self.cfg.allowed_uids, self.cfg.allowed_gids)
+        self.health = health.aio.HealthServicer()
 
     def reload(self) -> None:
+        """SIGHUP. The new values are copied into the one live Config object, which the
+        service, the backend and the access checks all read, so nothing keeps a stale copy;
+        runs already going keep the limits they were admitted with."""
+        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
-            cfg = config_mod.load(self.config_path)
+            fresh = config_mod.load(self.config_path)
         except config_mod.ConfigError as exc:
             log.error("event=reload_failed error=%r", str(exc))
+            notify("READY=1", "STATUS=reload failed, still serving the previous config: " + str(exc))
             return
-        self.cfg = cfg
-        logs.setup(self.log_level or cfg.log_level)
-        self.service.apply_config(cfg)
-        log.info("event=reloaded pools=%s", ",".join(f"{n}:{lang.pool_size}" for n, lang in cfg.languages.items()))
-
-    async def _watchdog(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            notify("WATCHDOG=1", self._status_line())
+        for key in keep_startup_settings(self.cfg, fresh):
+            log.warning("event=reload_needs_restart key=%s detail=%r", key,
+                        "read at start-up only; the running value is kept")
+        for f in dataclasses.fields(Config):
+            setattr(self.cfg, f.name, getattr(fresh, f.name))
+        forget_policies()
+        logs.setup(self.log_level or self.cfg.log_level)
+        self.service.apply_config(self.cfg)
+        log.info("event=reloaded pools=%s",
+                 ",".join(f"{n}:{lang.pool_size}" for n, lang in self.cfg.languages.items()))
+        notify("READY=1", self._status_line())
 
     def _status_line(self) -> str:
         pools = " ".join(f"{n}={len(p.ready)}/{p.target}" for n, p in self.service.pools.items())
-        return f"STATUS=serving; ready {pools}; {len(self.service.active)} running"
+        state = "draining" if self.service.draining else "serving"
+        return f"STATUS={state}; ready {pools}; {len(self.service.active)} running"
 
-    async def serve(self, ready_fd: int | None) -> int:
+    async def _status_loop(self) -> None:
+        """STATUS= every few seconds; WATCHDOG=1 from the same task when systemd asks for it,
+        so the pings stop when the event loop stops turning."""
+        watchdog = watchdog_interval_s()
+        interval = min(watchdog, STATUS_INTERVAL_S) if watchdog else STATUS_INTERVAL_S
+        while True:
+            await asyncio.sleep(interval)
+            notify(*(["WATCHDOG=1"] if watchdog else []), self._status_line())
+
+    async def _warm_or_stopped(self) -> bool:
+        """Waits for the pools, or for a SIGTERM that arrives first; True when warm enough."""
+        warm = asyncio.create_task(self.service.wait_warm(WARM_TIMEOUT_S))
+        stop = asyncio.create_task(self.stop.wait())
+        await asyncio.wait({warm, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not warm.done():
+            warm.cancel()
+            return False
+        if warm.result():
+            return True
+        failing = [f"{n}: {p.stats.build_failures} failed builds" for n, p in self.service.pools.items()
+                   if p.stats.build_failures and not p.stats.builds]
+        if failing:
+            raise BuildFailed("; ".join(failing))
+        log.warning("event=slow_warmup detail=%r", f"pools not full after {WARM_TIMEOUT_S:g}s; serving anyway")
+        return True
+
+    async def serve(self, private_dir: str, ready_fd: int | None) -> int:
         loop = asyncio.get_running_loop()
-        private_dir = tempfile.mkdtemp(prefix="sandboxd-grpc-")
-        private_sock = os.path.join(private_dir, "grpc.sock")
-        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 80 << 20),
-                                          ("grpc.max_send_message_length", 80 << 20)])
+        private_sock = os.path.join(private_dir, "s")
+        server = grpc.aio.server(options=message_limits(self.cfg))
         pb_grpc.add_SandboxServicer_to_server(SandboxServicer(self.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         server.add_insecure_port("unix:" + private_sock)
-        relay = None
+        relay: Relay | None = None
+        metrics: MetricsServer | None = None
+        status: asyncio.Task[None] | None = None
         try:
             await server.start()
-            relay = Relay(bind_public_socket(self.socket_path, self.cfg), private_sock, self.policy)
+            relay = Relay(bind_public_socket(self.socket_path, self.cfg), private_sock)
             await relay.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
+            if self.cfg.metrics_listen:
+                metrics = MetricsServer(self.service, self.cfg.metrics_listen)
+                await metrics.start()
             self.service.start_pools()
+            notify("STATUS=warming the pools")
             log.info("event=listening socket=%s backend=%s", self.socket_path, self.backend.name)
-            warm = await self.service.wait_warm(WARM_TIMEOUT_S)
-            if not warm:
-                failing = [f"{n}: {p.stats.build_failures} failed builds" for n, p in self.service.pools.items()
-                           if p.stats.build_failures and not p.stats.builds]
-                if failing:
-                    log.error("event=cannot_build_workers detail=%r", "; ".join(failing))
-                    return 1
-            await self._set_health(health_pb2.HealthCheckResponse.SERVING)
-            notify("READY=1", self._status_line())
-            log.info("event=ready %s", self._status_line().removeprefix("STATUS="))
-            if ready_fd is not None:
-                os.write(ready_fd, b"1")
-                os.close(ready_fd)
-            interval = watchdog_interval_s()
-            watchdog = asyncio.create_task(self._watchdog(interval)) if interval else None
-            await self.stop.wait()
-            notify("STOPPING=1", "STATUS=draining")
-            log.info("event=draining active=%d grace_s=%g", len(self.service.active), self.cfg.drain_grace_s)
+            try:
+                warm = await self._warm_or_stopped()
+            except BuildFailed as exc:
+                log.error("event=cannot_build_workers detail=%r", str(exc))
+                notify("STATUS=cannot build workers: " + str(exc))
+                return 1
+            if warm:
+                await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+                notify("READY=1", self._status_line())
+                log.info("event=ready %s", self._status_line().removeprefix("STATUS="))
+                if ready_fd is not None:
+                    os.write(ready_fd, b"1")
+                    os.close(ready_fd)
+                status = asyncio.create_task(self._status_loop())
+                await self.stop.wait()
+            # The relay keeps accepting while draining, so a new caller hears UNAVAILABLE
+            # with the reason rather than a refused connection.
             await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-            if relay is not None:
-                await relay.close()
-            if watchdog:
-                watchdog.cancel()
+            notify("STOPPING=1", f"STATUS=draining; {len(self.service.active)} running")
+            log.info("event=draining active=%d grace_s=%g", len(self.service.active), self.cfg.drain_grace_s)
             await self.service.drain(self.cfg.drain_grace_s)
             return 0
         finally:
+            if status is not None:
+                status.cancel()
+            if relay is not None:
+                await relay.close()
+            if metrics is not None:
+                await metrics.close()
             await server.stop(1.0)
             await self.service.close()
             try:
                 os.unlink(self.socket_path)
             except FileNotFoundError:
                 pass
-            shutil.rmtree(private_dir, ignore_errors=True)
             log.info("event=stopped")
 
     async def _set_health(self, status: int) -> None:
-        result = self.health.set("", status)
-        if asyncio.iscoroutine(result):
-            await result
-        for name in ("sandbox.v1.Sandbox",):
-            result = self.health.set(name, status)
-            if asyncio.iscoroutine(result):
-                await result
+        for name in ("", "sandbox.v1.Sandbox"):
+            await self.health.set(name, status)
+
+
+class BuildFailed(RuntimeError):
+    """No worker of some language could be built during warm-up."""
 
 
 def run_daemon(cfg: Config, backend: Backend, socket_path: str, config_path: str | None,
@@ -185,15 +286,24 @@ def run_daemon(cfg: Config, backend: Backend, socket_path: str, config_path: str
         log.error("event=cannot_start error=%r", str(exc))
         print(f"sandboxd: {exc}", file=sys.stderr)
         return 1
+    private_dir = None
     try:
         cleaned = backend.cleanup_leftovers()
         if cleaned:
-            log.warning("event=cleaned_leftovers count=%d", cleaned)
+            log.warning("event=cleaned_leftovers kind=cgroups count=%d", cleaned)
+        if len(os.fsencode(socket_path)) > config_mod.SOCKET_PATH_MAX:
+            print(f"sandboxd: socket path {socket_path} is longer than {config_mod.SOCKET_PATH_MAX} bytes "
+                  "(the private socket beside it needs the rest of the 107 a unix socket may have)",
+                  file=sys.stderr)
+            return 1
+        private_dir = prepare_private_dir(socket_path)
         daemon = Daemon(cfg, backend, socket_path, config_path, log_level)
         try:
-            return asyncio.run(daemon.serve(ready_fd))
+            return asyncio.run(daemon.serve(private_dir, ready_fd))
         except SocketInUse as exc:
             print(f"sandboxd: {exc}", file=sys.stderr)
             return 1
     finally:
+        if private_dir is not None:
+            shutil.rmtree(private_dir, ignore_errors=True)
         os.close(lock_fd)

@@ -18,8 +18,9 @@ import pwd
 import secrets
 import socket
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from .config import Config
 
 log = logging.getLogger("sandboxd.peer")
 
@@ -32,7 +33,6 @@ class PeerCred:
     uid: int
     gid: int
     pid: int
-    allowed: bool
 
 
 def peer_of(sock: socket.socket) -> tuple[int, int, int]:
@@ -41,21 +41,21 @@ def peer_of(sock: socket.socket) -> tuple[int, int, int]:
     return uid, gid, pid
 
 
-def encode_name(uid: int, gid: int, pid: int, allowed: bool) -> str:
-    return f"{PREFIX}-{uid}-{gid}-{pid}-{int(allowed)}-{secrets.token_hex(6)}"
+def encode_name(uid: int, gid: int, pid: int) -> str:
+    return f"{PREFIX}-{uid}-{gid}-{pid}-{secrets.token_hex(6)}"
 
 
 def decode_peer(peer: str) -> PeerCred | None:
     """Parses grpc's `context.peer()` for a relayed connection; None for anything else."""
     name = peer.rsplit(":", 1)[-1].lstrip("\0@")
     parts = name.split("-")
-    if not name.startswith(PREFIX + "-") or len(parts) != 7:
+    if not name.startswith(PREFIX + "-") or len(parts) != 6:
         return None
     try:
-        uid, gid, pid, allowed = (int(p) for p in parts[2:6])
+        uid, gid, pid = (int(p) for p in parts[2:5])
     except ValueError:
         return None
-    return PeerCred(uid, gid, pid, bool(allowed))
+    return PeerCred(uid, gid, pid)
 
 
 def groups_of(uid: int, gid: int) -> set[int]:
@@ -67,15 +67,52 @@ def groups_of(uid: int, gid: int) -> set[int]:
 
 
 class AccessPolicy:
-    def __init__(self, allowed_uids: list[int], allowed_gids: list[int]) -> None:
+    """allowed_uids / allowed_gids / allowed_groups of one config.
+
+    Supplementary groups come from the group database (as sshd's AllowGroups does), looked
+    up once per uid for the life of this policy: a reload picks up membership changes.
+    """
+
+    def __init__(self, allowed_uids: list[int], allowed_gids: list[int], allowed_groups: list[str]) -> None:
         self.uids = set(allowed_uids)
         self.gids = set(allowed_gids)
+        for name in allowed_groups:
+            try:
+                self.gids.add(grp.getgrnam(name).gr_gid)
+            except KeyError:
+                log.warning("event=allowed_group_missing group=%s", name)
+        self.open = not (self.uids or self.gids or allowed_groups)
+        self._groups: dict[tuple[int, int], set[int]] = {}
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> AccessPolicy:
+        return cls(cfg.allowed_uids, cfg.allowed_gids, cfg.allowed_groups)
 
     def allows(self, uid: int, gid: int) -> bool:
         """Root always; with no lists configured, whoever the socket's mode lets in."""
-        if uid == 0 or (not self.uids and not self.gids):
+        if uid == 0 or self.open or uid in self.uids:
             return True
-        return uid in self.uids or bool(self.gids & groups_of(uid, gid))
+        key = (uid, gid)
+        if key not in self._groups:
+            self._groups[key] = groups_of(uid, gid)
+        return bool(self.gids & self._groups[key])
+
+
+_policies: dict[tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]], AccessPolicy] = {}
+
+
+def policy_for(cfg: Config) -> AccessPolicy:
+    """The policy of `cfg`'s access rules, built once per distinct rule set."""
+    key = (tuple(cfg.allowed_uids), tuple(cfg.allowed_gids), tuple(cfg.allowed_groups))
+    if key not in _policies:
+        _policies.clear()
+        _policies[key] = AccessPolicy.from_config(cfg)
+    return _policies[key]
+
+
+def forget_policies() -> None:
+    """On SIGHUP: group memberships may have changed even where the rules did not."""
+    _policies.clear()
 
 
 class _Pump(asyncio.Protocol):
@@ -124,12 +161,11 @@ class _Pump(asyncio.Protocol):
 class Relay:
     """Accepts on the public socket and relays each connection to the private gRPC socket."""
 
-    def __init__(self, public: socket.socket, private_path: str,
-                 policy: Callable[[], AccessPolicy]) -> None:
+    def __init__(self, public: socket.socket, private_path: str) -> None:
         self.public = public
         self.private_path = private_path
-        self.policy = policy
         self.server: asyncio.base_events.Server | None = None
+        self._links: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -141,7 +177,9 @@ class Relay:
 
         def made(transport: asyncio.BaseTransport) -> None:
             original(transport)
-            asyncio.ensure_future(self._link(pump, transport))
+            task = asyncio.ensure_future(self._link(pump, transport))
+            self._links.add(task)
+            task.add_done_callback(self._links.discard)
 
         pump.connection_made = made  # type: ignore[method-assign]
         return pump
@@ -150,9 +188,8 @@ class Relay:
         sock: socket.socket = transport.get_extra_info("socket")
         try:
             uid, gid, pid = peer_of(sock)
-            allowed = self.policy().allows(uid, gid)
             out = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            out.bind("\0" + encode_name(uid, gid, pid, allowed))
+            out.bind("\0" + encode_name(uid, gid, pid))
             out.setblocking(False)
             loop = asyncio.get_running_loop()
             await loop.sock_connect(out, self.private_path)
@@ -164,8 +201,7 @@ class Relay:
             return
         outbound.other = inbound
         inbound.connect(outbound)
-        if not allowed:
-            log.warning("event=peer_refused peer_uid=%d peer_gid=%d peer_pid=%d", uid, gid, pid)
+        log.debug("event=peer_connected peer_uid=%d peer_gid=%d peer_pid=%d", uid, gid, pid)
 
     async def close(self) -> None:
         if self.server is not None:

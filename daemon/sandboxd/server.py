@@ -17,7 +17,7 @@ from sandboxctl._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import __version__, lint
 from .admission import RawRequest, Rejected
-from .peer import decode_peer
+from .peer import decode_peer, policy_for
 from .pool import percentile
 from .result import Finding, RunResult
 from .service import Peer, Service, TooBusy, Unavailable
@@ -69,9 +69,11 @@ class SandboxServicer(pb_grpc.SandboxServicer):
         if cred is None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "connections must come through the daemon's socket")
         assert cred is not None
-        if not cred.allowed:
+        if not policy_for(self.service.cfg).allows(cred.uid, cred.gid):
+            log.warning("event=peer_refused peer_uid=%d peer_gid=%d peer_pid=%d", cred.uid, cred.gid, cred.pid)
             await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"uid {cred.uid} is not allowed to use this sandboxd (see allowed_uids/allowed_gids)")
+                                f"uid {cred.uid} is not allowed to use this sandboxd "
+                                "(see allowed_uids/allowed_gids/allowed_groups in its config)")
         return Peer(cred.uid, cred.gid, cred.pid)
 
     async def Execute(self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext):  # noqa: N802
