@@ -78,6 +78,8 @@ POSITIVE = [
     ("js-huge-allocation", 1, "const b = Buffer.alloc(2 ** 40);"),
     ("js-huge-allocation", 1, "const a = new Array(1e9).fill(0);"),
     ("js-huge-allocation", 1, "const f = new Float64Array(1 << 30);"),
+    ("js-nesting-too-deep", 1, "x" + ".a" * 100_000 + ";"),
+    ("js-nesting-too-deep", 2, "const ok = 1;\nconst grid = " + "[" * 3000 + "]" * 3000 + ";"),
     ("syntax-error", 2, "const a = 1;\nlet x = ;\nconst b = 2;"),
     ("syntax-error", 1, "function f( {"),
 ]
@@ -105,6 +107,7 @@ NEGATIVE = [
     ("js-resource-bomb", "async function f() { while (true) { buf.push(await next()); } }"),
     ("js-resource-bomb", "outer: while (true) { for (;;) { a.push(1); break outer; } }"),
     ("js-huge-allocation", "new Array(100).fill(0);\n'-'.repeat(80);\nBuffer.alloc(1024);\nnew Uint8Array(1e6);"),
+    ("js-nesting-too-deep", "const a = " + "[" * 500 + "]" * 500 + ";\nconst s = x" + ".a" * 900 + ";"),
     ("syntax-error", "const ok = [1, 2, 3].map((x) => x * 2);\nclass A { #p = 1; static s() {} }"),
 ]
 
@@ -166,6 +169,11 @@ def test_network_clients_are_warnings_not_errors() -> None:
 
 def test_a_syntax_error_does_not_hide_the_rest_of_the_file() -> None:
     assert found("let x = ;\nrequire('vm');\n") == {("syntax-error", 1), ("js-require-dangerous", 2)}
+
+
+def test_code_beyond_the_depth_limit_is_refused_but_the_rest_still_checked() -> None:
+    source = "x" + ".a" * 70_000 + ";\nrequire('child_process');\n"
+    assert found(source) == {("js-nesting-too-deep", 1), ("js-require-dangerous", 2)}
 
 
 def test_truncated_programs_never_raise() -> None:

@@ -103,6 +103,10 @@ RULES: tuple[Rule, ...] = (
          "A loop with no way out that allocates memory only ends when the sandbox kills it."),
     Rule("js-huge-allocation", "error", JS, "allocation of a size no memory limit allows",
          "'a'.repeat(1e10) or Buffer.alloc(2**40) is a memory bomb written as a literal."),
+    Rule("js-nesting-too-deep", "error", JS, "syntax nested too deep to analyse",
+         "Beyond a few thousand levels tree-sitter's query engine slows to seconds per kilobyte and stops "
+         "reporting matches (measured: a 70,000-link member chain); honest code never nests like this, so "
+         "the file is refused rather than half-checked. Shallower parts are still analysed."),
     Rule("js-analyser-unavailable", "error", JS,
          "JavaScript analyser unavailable (tree-sitter missing or incompatible)",
          "Without a parser nothing can be checked; failing closed keeps the 'deny' policy honest."),
