@@ -27,20 +27,32 @@ class CliError(Exception):
     """A problem with the command line or a local file: nothing was sent."""
 
 
-def _positive(flag: str, integer: bool = False):
-    def parse(text: str) -> float | int:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a positive number, got {text!r}") from None
-        if math.isnan(value) or math.isinf(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"{flag} takes a positive number, got {text!r}")
-        if integer:
-            if value != int(value):
-                raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}")
-            return int(value)
+# flag -> (argparse dest, whole numbers only). The CLI checks only that a limit is a number;
+# its range is the daemon's to judge (only the daemon knows its configured maxima), so a
+# refusal names the flag and the allowed range, on one line, with a rejected --json result.
+LIMIT_FLAGS: dict[str, tuple[str, bool]] = {
+    "--memory-limit": ("memory_limit", False), "--cpu-limit": ("cpu_limit", False),
+    "--timeout": ("timeout", False), "--max-processes": ("max_processes", True),
+    "--max-file-size": ("max_file_size", False), "--max-output": ("max_output", True),
+}
+
+
+def _limit(flag: str, text: str | None, whole: bool) -> float | int | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise CliError(f"{flag}: not a number: {text!r}") from None
+    if math.isnan(value) or math.isinf(value):
+        raise CliError(f"{flag}: not a finite number: {text!r}")
+    if not whole:
         return value
-    return parse
+    if value != int(value):
+        raise CliError(f"{flag}: must be a whole number, got {text!r}")
+    if value < 0:  # unsigned on the wire; zero still goes to the daemon, which names the range
+        raise CliError(f"{flag}: must be > 0, got {text!r}")
+    return int(value)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,12 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         e = sub.add_parser(name, help="run FILE in a fresh sandbox" if name == "exec" else "alias of exec")
         e.add_argument("file")
         e.add_argument("--lang", choices=["python", "javascript"])
-        e.add_argument("--memory-limit", type=_positive("--memory-limit"), metavar="MB")
-        e.add_argument("--cpu-limit", type=_positive("--cpu-limit"), metavar="SECONDS")
-        e.add_argument("--timeout", type=_positive("--timeout"), metavar="SECONDS")
-        e.add_argument("--max-processes", type=_positive("--max-processes", True), metavar="N")
-        e.add_argument("--max-file-size", type=_positive("--max-file-size"), metavar="MB")
-        e.add_argument("--max-output", type=_positive("--max-output", True), metavar="BYTES")
+        e.add_argument("--memory-limit", metavar="MB")
+        e.add_argument("--cpu-limit", metavar="SECONDS")
+        e.add_argument("--timeout", metavar="SECONDS")
+        e.add_argument("--max-processes", metavar="N")
+        e.add_argument("--max-file-size", metavar="MB")
+        e.add_argument("--max-output", metavar="BYTES")
         e.add_argument("--stdin", metavar="FILE|-")
         e.add_argument("--arg", action="append", default=[], metavar="ARG")
         e.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
@@ -136,12 +148,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
         stdin = _read(args.stdin, "--stdin") if args.stdin else b""
         env = dict(_pairs(args.env, "--env"))
         files = {name: _read(path, "--file") for name, path in _pairs(args.input_files, "--file")}
+        limits = {dest: _limit(flag, getattr(args, dest), whole) for flag, (dest, whole) in LIMIT_FLAGS.items()}
     except CliError as exc:
         return refuse(str(exc))
     kwargs: dict[str, Any] = dict(
-        stdin=stdin, args=args.arg, env=env, files=files, memory_limit_mb=args.memory_limit,
-        cpu_limit_s=args.cpu_limit, timeout_s=args.timeout, max_processes=args.max_processes,
-        max_file_size_mb=args.max_file_size, max_output_bytes=args.max_output,
+        stdin=stdin, args=args.arg, env=env, files=files, memory_limit_mb=limits["memory_limit"],
+        cpu_limit_s=limits["cpu_limit"], timeout_s=limits["timeout"], max_processes=limits["max_processes"],
+        max_file_size_mb=limits["max_file_size"], max_output_bytes=limits["max_output"],
         filename=os.path.basename(args.file), lint_policy=args.lint_policy or "")
     result: Result | None = None
     try:

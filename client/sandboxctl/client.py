@@ -11,18 +11,18 @@ from typing import Any
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-import grpc  # noqa: E402
+import grpc
 
-from ._pb.sandbox.v1 import sandbox_pb2 as pb  # noqa: E402
-from ._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc  # noqa: E402
-from .errors import (  # noqa: E402
+from ._pb.sandbox.v1 import sandbox_pb2 as pb
+from ._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
+from .errors import (
     DaemonUnavailable,
     PermissionDenied,
     RequestRejected,
     ResourceExhausted,
     SandboxError,
 )
-from .result import Finding, Result, Usage  # noqa: E402
+from .result import Finding, Result, Usage
 
 DEFAULT_SOCKET = {"linux": "/run/sandboxd/sandboxd.sock", "darwin": "/var/run/sandboxd/sandboxd.sock"}
 MAX_MESSAGE = 80 << 20

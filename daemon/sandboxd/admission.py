@@ -12,14 +12,16 @@ from .result import RunLimits, RunSpec
 
 MIB = 1 << 20
 
-# request field -> (CLI flag, unit, name in config.Limits)
-LIMIT_FIELDS: dict[str, tuple[str, str, str]] = {
-    "memory_mb": ("--memory-limit", "MB", "memory_mb"),
-    "cpu_seconds": ("--cpu-limit", "seconds", "cpu_s"),
-    "timeout_seconds": ("--timeout", "seconds", "timeout_s"),
-    "max_processes": ("--max-processes", "processes", "max_processes"),
-    "max_file_size_mb": ("--max-file-size", "MB", "max_file_size_mb"),
-    "max_output_bytes": ("--max-output", "bytes", "max_output_bytes"),
+# request field -> (CLI flag, unit, name in config.Limits, whole numbers only). Whether a
+# limit takes fractions is fixed here, not read from the config's values: a TOML default of
+# `timeout_s = 10` is an int, yet SPEC allows fractional seconds.
+LIMIT_FIELDS: dict[str, tuple[str, str, str, bool]] = {
+    "memory_mb": ("--memory-limit", "MB", "memory_mb", False),
+    "cpu_seconds": ("--cpu-limit", "seconds", "cpu_s", False),
+    "timeout_seconds": ("--timeout", "seconds", "timeout_s", False),
+    "max_processes": ("--max-processes", "processes", "max_processes", True),
+    "max_file_size_mb": ("--max-file-size", "MB", "max_file_size_mb", False),
+    "max_output_bytes": ("--max-output", "bytes", "max_output_bytes", True),
 }
 
 
@@ -40,7 +42,7 @@ class RawRequest:
 
 
 def _limit(cfg: Config, field: str, value: float | int | None) -> float:
-    flag, unit, key = LIMIT_FIELDS[field]
+    flag, unit, key, whole = LIMIT_FIELDS[field]
     default = getattr(cfg.limits, key)
     maximum = getattr(cfg.max_limits, key)
     if value is None:
@@ -49,7 +51,7 @@ def _limit(cfg: Config, field: str, value: float | int | None) -> float:
         raise Rejected(f"{flag}: not a number: {value!r}")
     if value <= 0 or value > maximum:
         raise Rejected(f"{flag}: must be > 0 and <= {maximum:g} {unit}, got {value:g}")
-    if isinstance(default, int) and value != int(value):
+    if whole and value != int(value):
         raise Rejected(f"{flag}: must be a whole number of {unit}, got {value:g}")
     return value
 

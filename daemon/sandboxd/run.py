@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import json
 import os
 import signal
@@ -75,6 +76,7 @@ class RunDriver:
         self.samples: list[tuple[float, int]] = []
         self.max_tasks = 0
         self.cpu_base = (0, 0)
+        self.start_peak: int | None = None
 
     def cancel(self, reason: str = "killed") -> None:
         self._kill(reason)
@@ -147,6 +149,7 @@ class RunDriver:
             return result
         self.last = worker.baseline
         self.cpu_base = (self.last.cpu_user_ns, self.last.cpu_system_ns)
+        self.start_peak = c.peak_processes()
         started = time.monotonic()
         self.samples.append((started, self.last.memory_bytes))
         out = Drain(worker.stdout_fd, lambda d: self._on_output(self.out, d))
@@ -198,16 +201,30 @@ class RunDriver:
             cpu_system_ms=(self.last.cpu_system_ns - self.cpu_base[1]) / 1e6,
             peak_memory_bytes=c.peak_memory(),
             avg_memory_bytes=self._average_memory(),
-            max_processes=max(self.max_tasks, 1),
+            max_processes=self._max_processes(),
             stdout_bytes=self.out.total, stderr_bytes=self.err.total,
         )
         return result
+
+    def _max_processes(self) -> int:
+        """The run's most tasks at once (threads count, as in the pids limit), without pid 1.
+
+        Samples miss a thread that lives a few milliseconds, so the kernel's pids.peak is used
+        where it describes the run: when the run raised it, or when building the worker never
+        had more tasks than the idle worker the run started from.
+        """
+        best = self.max_tasks
+        peak = self.worker.containment.peak_processes()
+        if peak is not None and self.start_peak is not None and (
+                peak > self.start_peak or self.start_peak <= self.worker.baseline.processes):
+            best = max(best, peak - INIT_TASKS)
+        return max(best, 1)
 
     def _average_memory(self) -> int:
         pts = self.samples
         if len(pts) < 2:
             return pts[0][1] if pts else 0
-        area = sum((t2 - t1) * (m1 + m2) / 2 for (t1, m1), (t2, m2) in zip(pts, pts[1:], strict=False))
+        area = sum((t2 - t1) * (m1 + m2) / 2 for (t1, m1), (t2, m2) in itertools.pairwise(pts))
         span = pts[-1][0] - pts[0][0]
         return int(area / span) if span > 0 else pts[-1][1]
 

@@ -43,6 +43,10 @@ class Containment(ABC):
     def oom_kills(self) -> int: ...
     @abstractmethod
     def pids_limit_hits(self) -> int: ...
+    def peak_processes(self) -> int | None:
+        """The kernel's own high-water mark of the worker's tasks, where it keeps one:
+        sampling alone misses short-lived processes and threads."""
+        return None
     @abstractmethod
     def kill(self) -> None: ...
     @abstractmethod

@@ -57,6 +57,9 @@ class LinuxContainment(Containment):
     def pids_limit_hits(self) -> int:
         return self.cgroup.pids_limit_hits()
 
+    def peak_processes(self) -> int | None:
+        return self.cgroup.pids_peak()
+
     def kill(self) -> None:
         # SIGKILL to the worker's pid 1 takes its whole pid namespace down at once; the
         # cgroup kill catches anything that is somehow outside it.

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from abc import ABC, abstractmethod
+
 from ..backend import Sample
 
 ROOT = "/sys/fs/cgroup"
@@ -28,6 +29,13 @@ def _read(path: str) -> str:
 def _write(path: str, value: str) -> None:
     with open(path, "w") as f:
         f.write(value)
+
+
+def _read_int_or_none(path: str) -> int | None:
+    try:
+        return int(_read(path))
+    except FileNotFoundError:
+        return None
 
 
 def _keyed(text: str) -> dict[str, int]:
@@ -56,6 +64,9 @@ class RunCgroup(ABC):
     def oom_kills(self) -> int: ...
     @abstractmethod
     def pids_limit_hits(self) -> int: ...
+    @abstractmethod
+    def pids_peak(self) -> int | None:
+        """The most tasks (processes and threads) the cgroup ever held; None before 6.1."""
     @abstractmethod
     def pids(self) -> list[int]: ...
     @abstractmethod
@@ -110,6 +121,9 @@ class V2Cgroup(RunCgroup):
 
     def pids_limit_hits(self) -> int:
         return _keyed(_read(f"{self.path}/pids.events")).get("max", 0)
+
+    def pids_peak(self) -> int | None:
+        return _read_int_or_none(f"{self.path}/pids.peak")
 
     def pids(self) -> list[int]:
         return [int(p) for p in _read(self.procs_files[0]).split()]
@@ -168,6 +182,9 @@ class V1Cgroup(RunCgroup):
 
     def pids_limit_hits(self) -> int:
         return _keyed(_read(self._f("pids", "pids.events"))).get("max", 0)
+
+    def pids_peak(self) -> int | None:
+        return _read_int_or_none(self._f("pids", "pids.peak"))
 
     def pids(self) -> list[int]:
         return [int(p) for p in _read(self._f("pids", "cgroup.procs")).split()]

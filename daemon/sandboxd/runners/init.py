@@ -93,6 +93,11 @@ def python_runner():
     os.environ.clear()
     os.environ.update(header["env"])
     sys.argv = [filename, *header["args"]]
+    # A fork-mode runner inherited the daemon's interpreter path (a venv outside this root):
+    # present the base interpreter that is mounted here, so sys.executable can be started.
+    sys.executable = sys._base_executable
+    sys.prefix, sys.exec_prefix = sys.base_prefix, sys.base_exec_prefix
+    sys.orig_argv = [sys.executable, filename, *header["args"]]
     sys.path.insert(0, os.getcwd())
     sys.stdout.reconfigure(line_buffering=True)
     main = type(sys)("__main__")
@@ -105,8 +110,10 @@ def python_runner():
     except SystemExit as exc:
         status = exit_status(exc)
     except BaseException as exc:
-        tb = exc.__traceback__.tb_next if exc.__traceback__ else None
-        sys.excepthook(type(exc), exc, tb)
+        # Drop this runner's own frame: the traceback starts in the user's file, as it would
+        # under `python3 main.py`. The hook prints the exception's own __traceback__.
+        exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ else None
+        sys.excepthook(type(exc), exc, exc.__traceback__)
         status = 1
     shut_down(status)
 

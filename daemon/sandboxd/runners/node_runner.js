@@ -61,6 +61,12 @@ try {
   process.stderr.write(`sandbox: cannot place input file: ${err.message}\n`);
   process.exit(1);
 }
+// Node starts with SIGXFSZ ignored, so a write past --max-file-size would only throw EFBIG
+// and the run would end as an ordinary crash. libuv restores SIG_DFL when the last listener
+// goes away: the kernel then kills the program exactly as it does a Python one.
+const restoreXfsz = () => {};
+process.on('SIGXFSZ', restoreXfsz);
+process.removeListener('SIGXFSZ', restoreXfsz);
 for (const key of Object.keys(process.env)) delete process.env[key];
 Object.assign(process.env, header.env);
 const filename = path.resolve(process.cwd(), header.filename);
