@@ -29,7 +29,11 @@ DANGEROUS_MODULES = frozenset({
     "repl", "wasi",
 })
 RISKY_MODULES = frozenset({"http", "https", "http2", "dns"})
-REQUIRE_FUNCS = frozenset({"require", "module.require", "process.mainModule.require"})
+REQUIRE_FUNCS = frozenset({"require", "module.require", "require.main.require", "process.mainModule.require"})
+# Property reads spelled as calls: Reflect.get(globalThis, 'eval') is globalThis.eval.
+REFLECT_GET = frozenset({"Reflect.get", "Reflect.getOwnPropertyDescriptor", "Object.getOwnPropertyDescriptor"})
+PROTOTYPE_OF = frozenset({"Object.getPrototypeOf", "Reflect.getPrototypeOf"})
+FUNCTION_TYPES = frozenset({"function_expression", "function", "arrow_function", "generator_function"})
 BINDING_FUNCS = frozenset({"process.binding", "process._linkedBinding", "process.dlopen"})
 ESCAPE_PATHS = frozenset({"process.mainModule", "Error.prepareStackTrace", "module.constructor"})
 # Node's names for the global object; ``self`` and ``window`` are left out because in Node they
@@ -483,9 +487,13 @@ class _Analyser:
             func, args = node.child_by_field_name("function"), _args(node)
             if func is None or not args or _unwrap(func).type == "call_expression":
                 return None
-            if func.type == "import" or self.resolve(func, depth + 1) in REQUIRE_FUNCS:
+            called = None if func.type == "import" else self.resolve(func, depth + 1)
+            if func.type == "import" or called in REQUIRE_FUNCS:
                 name = const_str(args[0])
                 return None if name is None else _module_name(name)
+            if called == "Reflect.get" and len(args) >= 2:
+                base, key = self.resolve(args[0], depth + 1), const_str(args[1])
+                return None if base is None or key is None else _normalise(f"{base}.{key}")
             return None
         if kind == "await_expression" and node.named_child_count:
             return self.resolve(node.named_children[0], depth + 1)
@@ -530,6 +538,11 @@ class _Analyser:
             self.check_function(node, args)
         elif target in TIMER_FUNCS and args and args[0].type in ("string", "template_string", "binary_expression"):
             self.check_code(node, target, args[0])
+        elif target in REFLECT_GET and len(args) >= 2:
+            if not _is_plain(args[1]) and self.resolve(args[0]) in GLOBAL_OBJECTS:
+                key = const_str(args[1])
+                self.report("js-dynamic-access", node, f"disguised name {key!r}" if key is not None
+                            else "computed name")
         elif target in BUFFER_ALLOC and args:
             self.check_size(node, const_num(args[0]), 1)
         elif target == "Array" and len(args) == 1:
@@ -538,6 +551,7 @@ class _Analyser:
             self.check_fs(node, target.rsplit(".", 1)[-1], args)
         if _unwrap(func).type == "identifier" and target is not None:
             self.check_target(node, target)
+        self.check_function_constructor(node, func)
         if _method(func) == "repeat" and len(args) == 1:
             obj = _unwrap(func).child_by_field_name("object")
             text = None if obj is None else const_str(obj)
@@ -555,6 +569,25 @@ class _Analyser:
             self.check_function(node, args)
         elif target in ARRAY_BYTES and len(args) == 1:
             self.check_size(node, const_num(args[0]), ARRAY_BYTES[target])
+        self.check_function_constructor(node, ctor)
+
+    def check_function_constructor(self, node: Node, callee: Node) -> None:
+        """``(function(){}).constructor('code')``, ``[].map.constructor(…)`` and the AsyncFunction
+        reached through ``Object.getPrototypeOf(async function(){})``: Function without its name."""
+        callee = _unwrap(callee)
+        if callee.type != "member_expression" or _method(callee) != "constructor":
+            return
+        obj = callee.child_by_field_name("object")
+        if obj is None:
+            return
+        obj = _unwrap(obj)
+        if obj.type == "call_expression":
+            func, args = obj.child_by_field_name("function"), _args(obj)
+            if func is None or not args or self.resolve(func) not in PROTOTYPE_OF:
+                return
+            obj = _unwrap(args[0])
+        if obj.type in FUNCTION_TYPES or obj.type in MEMBER_TYPES:
+            self.report("js-escape-access", node, "a function's constructor is Function")
 
     def check_code(self, node: Node, name: str, code: Node) -> None:
         text = const_str(code)
@@ -712,6 +745,8 @@ class _Analyser:
                 right = node.child_by_field_name("right")
                 if right is not None and right.type != "number":
                     summary.growth = "grows a value in place"
+            elif summary.growth is None and kind == "assignment_expression" and _self_growing(node):
+                summary.growth = "grows a value by reassignment"
             in_switch_below = in_switch or kind == "switch_statement"
             stack.extend((child, in_switch_below) for child in node.named_children)
         return summary
@@ -739,6 +774,21 @@ def _method(func: Node) -> str | None:
     func = _unwrap(func)
     prop = func.child_by_field_name("property") if func.type == "member_expression" else None
     return None if prop is None else _text(prop)
+
+
+def _self_growing(node: Node) -> bool:
+    """``s = s + s`` or ``a = a * 2``: the spelled-out ``s += s``. ``n = n + 1`` is a counter."""
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    if left is None or right is None or left.type != "identifier":
+        return False
+    right = _unwrap(right)
+    if right.type != "binary_expression" or _operator(right) not in ("+", "*"):
+        return False
+    sides = [right.child_by_field_name("left"), right.child_by_field_name("right")]
+    if any(side is None or side.type == "number" for side in sides):
+        return False
+    name = _text(left)
+    return any(side is not None and side.type == "identifier" and _text(side) == name for side in sides)
 
 
 def _endless(loop: Node) -> bool:

@@ -49,7 +49,7 @@ PROCESS_FUNCS = frozenset(
         "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe",
         "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe",
     )
-)
+) | {"asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell"}  # subprocess without importing it
 ESCAPE_ATTRS = frozenset({
     "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__loader__", "__self__",
     "f_globals", "f_locals", "f_builtins", "f_back", "gi_frame", "cr_frame", "ag_frame", "tb_frame",
@@ -57,6 +57,15 @@ ESCAPE_ATTRS = frozenset({
 })
 IMPORT_FUNCS = frozenset({"builtins.__import__", "importlib.import_module", "importlib.__import__"})
 EVAL_FUNCS = frozenset({"builtins.eval", "builtins.exec", "builtins.compile"})
+# Other doors to code that the source does not spell out: an interactive interpreter fed from
+# stdin, and a code object built from raw bytecode.
+CODE_FUNCS = frozenset({
+    "code.interact", "code.InteractiveConsole", "code.InteractiveInterpreter", "code.compile_command",
+    "codeop.compile_command", "types.CodeType",
+})
+# A literal pickle is a program: its opcodes import and call whatever they name
+# (b"cos\nsystem\n(S'id'\ntR." is os.system('id')), so a constant payload is code in disguise.
+UNPICKLE_FUNCS = frozenset({"pickle.loads", "_pickle.loads", "marshal.loads"})
 GETATTR_FUNCS = frozenset({"builtins.getattr", "builtins.setattr", "builtins.delattr"})
 NAMESPACE_FUNCS = frozenset({"builtins.globals", "builtins.locals", "builtins.vars"})
 UNSHADOWED = EVAL_FUNCS | GETATTR_FUNCS | NAMESPACE_FUNCS | {"builtins.__import__", "builtins.open"}
@@ -271,6 +280,18 @@ def _grows(node: ast.AugAssign) -> bool:
     """``s += x`` and ``l *= 2`` grow their target; ``n += 1`` is a counter."""
     numeric = isinstance(node.value, ast.Constant) and isinstance(node.value.value, int | float)
     return isinstance(node.op, ast.Add | ast.Mult) and not numeric
+
+
+def _self_growing(node: ast.Assign) -> bool:
+    """``s = s + s`` or ``a = a * 2``: the spelled-out ``s += s``. ``n = n + 1`` is a counter."""
+    value = node.value
+    if not (isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add | ast.Mult)):
+        return False
+    if any(isinstance(side, ast.Constant) and isinstance(side.value, int | float)
+           for side in (value.left, value.right)):
+        return False
+    names = {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return any(isinstance(side, ast.Name) and side.id in names for side in (value.left, value.right))
 
 
 def _keyword(node: ast.Call, name: str) -> ast.expr | None:
@@ -558,6 +579,11 @@ class _Analyser:
             self.check_eval(node, func.removeprefix("builtins."))
         elif func in GETATTR_FUNCS and len(args) >= 2:
             self.check_getattr(node)
+        elif func in CODE_FUNCS and self.imported_root(node.func):
+            self.report("py-eval-dynamic", node, f"{func} runs code the source does not contain")
+        elif func in UNPICKLE_FUNCS and self.imported_root(node.func) and args \
+                and isinstance(args[0], ast.Constant) and isinstance(args[0].value, bytes | str):
+            self.report("py-eval-dynamic", node, f"{func} of a literal payload, which may call anything")
         elif func in OPEN_FUNCS:
             self.check_open(node, args[0] if args else _keyword(node, "file"),
                             _writes(args[1] if len(args) > 1 else _keyword(node, "mode")))
@@ -578,6 +604,13 @@ class _Analyser:
                 self.check_size(node, const_num(inner.args[1] if len(inner.args) > 1 else inner.args[0]), 8)
         if isinstance(node.func, ast.Attribute) and node.func.attr in PATH_METHODS:
             self.check_path_method(node, node.func)
+
+    def imported_root(self, func: ast.expr) -> bool:
+        """Whether a call's dotted name starts at an import, not at a variable that happens to be
+        called ``code`` or ``types``."""
+        while isinstance(func, ast.Attribute):
+            func = func.value
+        return isinstance(func, ast.Name) and func.id in self.imported
 
     def check_dynamic_import(self, node: ast.Call, func: str, arg: ast.expr) -> None:
         name = const_str(arg)
@@ -754,6 +787,8 @@ class _Analyser:
                 summary.growth = "allocates a container"
             elif summary.growth is None and isinstance(node, ast.AugAssign) and _grows(node):
                 summary.growth = "grows a value in place"
+            elif summary.growth is None and isinstance(node, ast.Assign) and _self_growing(node):
+                summary.growth = "grows a value by reassignment"
             stack.extend(ast.iter_child_nodes(node))
         return summary
 

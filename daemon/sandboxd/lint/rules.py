@@ -55,13 +55,15 @@ RULES: tuple[Rule, ...] = (
          "worth a look, not a refusal. Imports of os used only for os.path are not reported."),
     Rule("py-dynamic-import", "error", PY, "module imported by a computed name",
          "__import__/importlib with a name built at run time exists to hide which module is loaded."),
-    Rule("py-os-process", "error", PY, "process control through os (system, popen, exec*, spawn*, fork, kill)",
+    Rule("py-os-process", "error", PY,
+         "process control through os (system, popen, exec*, spawn*, fork, kill) or asyncio.create_subprocess_*",
          "These are subprocess by another name; fork in particular is how fork bombs start."),
     Rule("py-eval", "warning", PY, "eval/exec/compile of a literal string",
          "Literal code is linted as if written inline, but the indirection is rarely needed."),
-    Rule("py-eval-dynamic", "error", PY, "eval/exec/compile of a computed value",
+    Rule("py-eval-dynamic", "error", PY, "eval/exec/compile of a computed value, or code run another way",
          "Code assembled at run time cannot be checked before it runs; it is the standard way to smuggle "
-         "an escape past a linter."),
+         "an escape past a linter. code.interact, types.CodeType and a literal pickle payload are the same "
+         "door by other names."),
     Rule("py-dunder-escape", "error", PY, "access to interpreter internals used in sandbox escapes",
          "__subclasses__, __globals__, __builtins__, __code__ and frame attributes are the rungs of every "
          "known Python jail break; normal programs do not touch them."),
