@@ -41,3 +41,16 @@ def classify(o: Observation) -> str:
         return "ok"
     return "error"
 
+
+
+def violation_error(violation: object) -> str:
+    """The `error` of a security_violation: the forbidden call a Linux worker's pid 1 caught
+    through its seccomp listener ({"nr", "arch", "pid"}), named by libseccomp."""
+    if isinstance(violation, dict):
+        nr, arch = violation.get("nr"), violation.get("arch")
+        if isinstance(nr, int) and isinstance(arch, int):
+            from .linux.seccomp_policy import describe_violation
+
+            return describe_violation(nr, arch)
+        return "a forbidden system call (its caller was gone before it could be named): the run was killed"
+    return "killed by SIGSYS: a forbidden system call"

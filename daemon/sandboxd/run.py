@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .outcome import Observation, classify
+from .outcome import Observation, classify, violation_error
 from .pipes import Drain, write_all
 from .result import RunResult, RunSpec, Usage
 from .worker import Worker
@@ -191,6 +191,8 @@ class RunDriver:
         result.status = classify(obs)
         if result.status == "error":
             result.error = str(message.get("error") or "the worker died before reporting an exit status")
+        elif result.status == "security_violation":
+            result.error = violation_error(message.get("violation"))
         result.exit_code = obs.exit_code
         result.signal = obs.signal
         result.stdout, result.stderr = bytes(self.out.kept), bytes(self.err.kept)

@@ -18,8 +18,8 @@ import sys
 import time
 
 from ..config import Config
-from ..linux import cgroups, elf, landlock
-from ..linux.contain import Blueprint
+from ..linux import cgroups, elf, landlock, seccomp_policy
+from ..linux.contain import NAMESPACES, Blueprint
 from ..linux.rootfs import WORKDIR
 from ..linux.zygote_client import ZygoteClient, ZygoteError
 from ..pipes import StatusChannel, close_quietly
@@ -31,6 +31,27 @@ BUILD_TIMEOUT_S = 30.0
 WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR, "LANG": "C.UTF-8",
               "TMPDIR": "/tmp"}
 MIB = 1 << 20
+# What building a worker needs from the kernel, tried for real at start-up as the first worker
+# uid: switch uid, unshare every namespace, map the uid, mount a tmpfs. A sysctl can say
+# "allowed" while an LSM (AppArmor's userns restriction on Ubuntu 24.04) still refuses.
+_NAMESPACE_PROBE = """
+import ctypes, os, sys
+uid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+def check(ok, what):
+    if not ok:
+        sys.exit(what + ": " + os.strerror(ctypes.get_errno()))
+try:
+    os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)
+except OSError as exc:
+    sys.exit("switching to the worker uid: " + exc.strerror)
+check(libc.prctl(4, 1, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE)")
+check(libc.unshare(int(sys.argv[2])) == 0, "unshare")
+with open("/proc/self/setgroups", "w") as f: f.write("deny")
+with open("/proc/self/uid_map", "w") as f: f.write("1000 %d 1" % uid)
+check(libc.mount(None, b"/", None, 0x44000, None) == 0, "making / private in a new mount namespace")
+check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None) == 0, "mounting a tmpfs in a new user namespace")
+"""
 
 
 class LinuxContainment(Containment):
@@ -139,8 +160,11 @@ class LinuxBackend(Backend):
         if self.cfg.sandbox.landlock == "required" and self.landlock_abi == 0:
             raise RuntimeError("the config requires Landlock (sandbox.landlock = \"required\") "
                                "but this kernel has none")
-        if self.cfg.sandbox.seccomp and _sysctl("/proc/sys/kernel/seccomp/actions_avail") is None:
-            raise RuntimeError("the config requires seccomp but this kernel has no seccomp filter support")
+        if self.cfg.sandbox.seccomp:
+            missing = self._seccomp_missing()
+            if missing:
+                raise RuntimeError(f"the config requires seccomp (sandbox.seccomp = true) but {missing}")
+        self._probe_namespaces()
         for name, lang in self.cfg.languages.items():
             if not os.access(lang.interpreter, os.X_OK):
                 raise RuntimeError(f"languages.{name}.interpreter: {lang.interpreter} is not an executable file")
@@ -150,6 +174,35 @@ class LinuxBackend(Backend):
                     f"languages.{name}: mode \"fork\" runs code in the daemon's own interpreter ({own}), "
                     f"but interpreter = {lang.interpreter} is {os.path.realpath(lang.interpreter)}; "
                     "run sandboxd with that interpreter or set mode = \"exec\"")
+
+    def _seccomp_profile(self, language: str) -> str:
+        runtime = os.path.basename(os.path.realpath(self.cfg.languages[language].interpreter))
+        return seccomp_policy.NODE if runtime.startswith("node") else seccomp_policy.PYTHON
+
+    @staticmethod
+    def _seccomp_missing() -> str:
+        """Why the seccomp layer cannot be built here, "" when it can."""
+        actions = (_sysctl("/proc/sys/kernel/seccomp/actions_avail") or "").split()
+        if not actions:
+            return "this kernel has no seccomp filter support"
+        if "user_notif" not in actions:
+            return "this kernel lacks SECCOMP_RET_USER_NOTIF, which names the call a violation made"
+        try:
+            for profile in seccomp_policy.ALLOW:
+                seccomp_policy.build_filter(seccomp_policy.policy_for(profile))
+        except OSError as exc:
+            return f"libseccomp cannot build the filter: {exc}"
+        return ""
+
+    def _probe_namespaces(self) -> None:
+        uid = self.cfg.sandbox.uid_base
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", _NAMESPACE_PROBE, str(uid), str(NAMESPACES)],
+                             capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        if out.returncode != 0:
+            detail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+            raise RuntimeError(f"cannot build an isolated worker on this host ({detail}); sandboxd needs root "
+                               "and unprivileged user namespaces that may mount (check AppArmor's "
+                               "userns restriction and kernel.unprivileged_userns_clone)")
 
     def capabilities(self) -> list[Capability]:
         kernel = platform.release()
@@ -172,11 +225,23 @@ class LinuxBackend(Backend):
                        "locked, no_new_privs"),
             Capability("landlock", ll_on, f"ABI {ll}: filesystem rules, {net}, {scoped}" if ll_on else
                        ("disabled by config" if ll else f"kernel {kernel} has no Landlock")),
-            Capability("seccomp", self.cfg.sandbox.seccomp,
-                       "per-language filter: attack-only calls kill, probes get EPERM"
-                       if self.cfg.sandbox.seccomp else "disabled by config"),
+            self._seccomp_capability(),
             Capability("environment", True, "fixed minimal environment, descriptors closed, umask 077"),
         ]
+
+    def _seccomp_capability(self) -> Capability:
+        if not self.cfg.sandbox.seccomp:
+            return Capability("seccomp", False, "disabled by config (sandbox.seccomp = false)")
+        missing = self._seccomp_missing()
+        if missing:
+            return Capability("seccomp", False, missing)
+        sizes = ", ".join(f"{p} {seccomp_policy.allowed_count(p)}" for p in seccomp_policy.ALLOW)
+        kills = sum(1 for name in seccomp_policy.KILL if seccomp_policy.number(name) is not None)
+        return Capability("seccomp", True,
+                          f"allowlist per runtime ({sizes} system calls; anything else ENOSYS), "
+                          "argument checks on clone, socket (AF_UNIX only), ioctl (no TIOCSTI/TIOCLINUX), "
+                          f"fcntl, prctl, personality; probes get EPERM; {kills} attack-only calls and "
+                          "every call of a foreign ABI kill the run as security_violation, naming the call")
 
     def cleanup_leftovers(self) -> int:
         leftovers = self.hierarchy.leftovers()
@@ -200,7 +265,7 @@ class LinuxBackend(Backend):
                      "RLIMIT_FSIZE": [fsize, fsize], "RLIMIT_CPU": [cpu, cpu],
                      "RLIMIT_NPROC": [tasks, tasks]},
             landlock_abi=self.landlock_abi if sb.landlock != "off" else 0,
-            seccomp=sb.seccomp,
+            seccomp=self._seccomp_profile(language) if sb.seccomp else "",
             mode=self.cfg.languages[language].mode,
             python_path=self._python_path.get(language, []),
         )

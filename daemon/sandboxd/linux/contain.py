@@ -26,6 +26,7 @@ from . import landlock, libc, privileges, rootfs, seccomp_policy
 
 CTL_FD = 3      # daemon -> runner: the run request
 STATUS_FD = 4   # runner -> daemon: "pid", "ready", the exit status
+NOTIFY_FD = 6   # pid 1 only: the seccomp listener (runners/init.py; the runner never has it)
 
 NAMESPACES = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.CLONE_NEWNET
               | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS | libc.CLONE_NEWCGROUP)
@@ -47,7 +48,7 @@ class Blueprint:
     tmp_size_mb: int
     rlimits: dict[str, list[int]]
     landlock_abi: int
-    seccomp: bool
+    seccomp: str  # the allowlist profile (seccomp_policy.PYTHON / NODE), "" for none
     # "fork": pid 1 stays this (zygote-forked, already warm) Python and runs the init
     # in-process; "exec": pid 1 execs `argv`.
     mode: str
@@ -109,7 +110,9 @@ def _become_init(bp: Blueprint) -> None:
     if bp.landlock_abi:
         landlock.restrict_self(_landlock_grants(bp), bp.landlock_abi)
     if bp.seccomp:
-        seccomp_policy.load(seccomp_policy.Policy())
+        listener = seccomp_policy.load(bp.seccomp)
+        os.dup2(listener, NOTIFY_FD, inheritable=bp.mode == "exec")
+        os.close(listener)
     if bp.mode == "fork":
         _forget_the_zygote(bp)
         init_runner.main("python", [])

@@ -12,15 +12,28 @@
 # size as u64) followed by the runner's request. pid 1 reads the prefix and sets the runner's
 # rlimits (same uid: no privilege needed), then lets the runner read the rest through the
 # "go" pipe. The daemon itself cannot: it runs without CAP_SYS_RESOURCE on many hosts.
+#
+# pid 1 also holds the seccomp listener (fd 6, see linux/seccomp_policy.py): a call only an
+# attack makes blocks its caller and wakes pid 1, which kills every process of the run and
+# reports the call. pid 1 makes itself non-dumpable once the runner is forked, so nothing in
+# the run can open its descriptors through /proc/1/fd.
+import fcntl
 import json
 import os
 import resource
+import select
 import signal
 import struct
 import sys
 
-CTL, STATUS, GO = 3, 4, 5
+CTL, STATUS, GO, NOTIFY = 3, 4, 5, 6
 LIMITS = struct.Struct(">dQ")
+# struct seccomp_notif: id, pid, flags, then seccomp_data: nr, arch, instruction pointer, args.
+NOTIF = struct.Struct("=QIIiIQ6Q")
+# SECCOMP_IOCTL_NOTIF_RECV = _IOWR('!', 0, struct seccomp_notif), generic ioctl encoding
+# (x86_64, aarch64, riscv64).
+NOTIF_RECV = (3 << 30) | (NOTIF.size << 16) | (ord("!") << 8)
+PR_SET_DUMPABLE = 4
 
 
 def report(**fields):
@@ -197,14 +210,84 @@ def wait_for(pid):
             return status
 
 
+def reap(pid):
+    """Reaps every exited child (orphans of the run land here); the runner's status once it
+    has exited, else None."""
+    found = None
+    while True:
+        try:
+            child, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return found
+        if child == 0:
+            return found
+        if child == pid:
+            found = status
+
+
+def seccomp_listener():
+    try:
+        return NOTIFY if os.readlink(f"/proc/self/fd/{NOTIFY}") == "anon_inode:seccomp notify" else None
+    except OSError:
+        return None
+
+
+def make_untouchable():
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
+
+
+def receive_violation(listener):
+    """The blocked call, as {"nr", "arch", "pid"}; nr None when its caller was gone before
+    it could be read (a violation all the same)."""
+    buf = bytearray(NOTIF.size)
+    try:
+        fcntl.ioctl(listener, NOTIF_RECV, buf, True)
+    except OSError:
+        return {"nr": None, "arch": None, "pid": None}
+    _, pid, _, nr, arch, *_ = NOTIF.unpack(buf)
+    return {"nr": nr, "arch": arch, "pid": pid}
+
+
+def supervise(runner, listener):
+    """Waits for the runner to end, reaping orphans; on a seccomp notification kills the run."""
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    poller = select.poll()
+    poller.register(wake_r, select.POLLIN)
+    if listener is not None:
+        poller.register(listener, select.POLLIN)
+    while True:
+        status = reap(runner)
+        if status is not None:
+            return status, None
+        for fd, _ in poller.poll():
+            if fd == listener:
+                violation = receive_violation(listener)
+                os.kill(-1, signal.SIGKILL)
+                return wait_for(runner), violation
+            try:
+                while os.read(wake_r, 64):
+                    pass
+            except BlockingIOError:
+                pass
+
+
 def main(mode, argv):
     runner, go_w = start_runner(mode, argv)
+    make_untouchable()
+    listener = seccomp_listener()
     limit_runner(runner, go_w)
     silence_own_stdio()
-    status = wait_for(runner)
-    if status is None:
+    status, violation = supervise(runner, listener)
+    if violation is not None:
+        report(signal=signal.SIGSYS, violation=violation)
+    elif status is None:
         os._exit(1)
-    if os.WIFSIGNALED(status):
+    elif os.WIFSIGNALED(status):
         report(signal=os.WTERMSIG(status))
     else:
         report(exit_code=os.waitstatus_to_exitcode(status))
