@@ -266,8 +266,22 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
     return 0
 
 
+def _join_program_args(argv: list[str]) -> list[str]:
+    """`--arg -v` as `--arg=-v`: a program's own arguments often start with a dash, which
+    argparse would otherwise take for one of sandboxctl's options."""
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item == "--arg":
+            value = next(items, None)
+            out.append(item if value is None else f"--arg={value}")
+        else:
+            out.append(item)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_program_args(sys.argv[1:] if argv is None else argv))
     handler = {"exec": cmd_exec, "run": cmd_exec, "lint": cmd_lint, "status": cmd_status,
                "capabilities": cmd_capabilities}[args.command]
     try:

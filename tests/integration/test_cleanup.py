@@ -1,0 +1,165 @@
+"""Nothing a run starts outlives it: processes, cgroups, files; also when its client vanishes.
+
+These tests use a daemon without warm pools and with a worker uid range of its own, so that
+after a run the host must hold no process in that range and no worker cgroup at all:
+anything found is a leftover of the run, not an idle worker or another daemon's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import SANDBOXCTL, Daemon, start_daemon
+from hostview import UID_COUNT, find_busy_worker, private_uid_base, processes_in_uid_range, wait_until, workers
+from sandboxctl import Client
+
+
+@pytest.fixture(scope="module")
+def bare_daemon() -> Iterator[Daemon]:
+    path = Path(tempfile.mkdtemp(prefix="sbx-bare-", dir="/tmp"))
+    uid_base = private_uid_base()
+    d = start_daemon(path, {
+        "sandbox": {"uid_base": uid_base, "uid_count": UID_COUNT},
+        "languages": {"python": {"pool_size": 0}, "javascript": {"pool_size": 0}},
+    })
+    d.uid_base = uid_base  # type: ignore[attr-defined]
+    yield d
+    assert d.stop() == 0, d.log()
+    leftovers = workers(d.cgroup_name)
+    if not leftovers:
+        d.remove_cgroup_parents()
+    shutil.rmtree(path, ignore_errors=True)
+    assert not leftovers, f"worker cgroups left behind: {leftovers}"
+
+
+@pytest.fixture
+def bare(bare_daemon: Daemon) -> Iterator[Client]:
+    c = Client(bare_daemon.socket)
+    yield c
+    c.close()
+
+
+def leftovers(d: Daemon) -> tuple[list[int], list[str]]:
+    return processes_in_uid_range(d.uid_base, UID_COUNT), workers(d.cgroup_name)  # type: ignore[attr-defined]
+
+
+def assert_nothing_left(d: Daemon) -> None:
+    assert wait_until(lambda: leftovers(d) == ([], [])), f"left behind (pids, cgroups): {leftovers(d)}"
+
+
+DOUBLE_FORK = """
+import os, time
+for _ in range(3):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(120)
+        os._exit(0)
+print('spawned', flush=True)
+"""
+
+NODE_CHILDREN = """
+const cp = require('child_process');
+for (let i = 0; i < 3; i++) {
+  const c = cp.spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {detached: true, stdio: 'ignore'});
+  c.unref();
+}
+console.log('spawned');
+"""
+
+
+def test_double_forked_setsid_children_are_gone(bare: Client, bare_daemon: Daemon) -> None:
+    r = bare.execute(DOUBLE_FORK)
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 0, "spawned\n"), r
+    assert_nothing_left(bare_daemon)
+
+
+def test_detached_node_children_are_gone(bare: Client, bare_daemon: Daemon) -> None:
+    r = bare.execute(NODE_CHILDREN, language="javascript")
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 0, "spawned\n"), r
+    assert_nothing_left(bare_daemon)
+
+
+@pytest.mark.parametrize("lang", ["python", "javascript"])
+def test_children_of_a_timed_out_run_are_gone(bare: Client, bare_daemon: Daemon, lang: str) -> None:
+    code = DOUBLE_FORK + "time.sleep(120)\n" if lang == "python" else NODE_CHILDREN + "setInterval(() => {}, 1000);\n"
+    r = bare.execute(code, language=lang, timeout_s=1)
+    assert (r.status, r.stdout) == ("timeout", "spawned\n"), r
+    assert_nothing_left(bare_daemon)
+
+
+def test_a_run_whose_client_process_is_killed_is_cancelled(bare_daemon: Daemon, tmp_path: Path) -> None:
+    program = tmp_path / "forever.py"
+    program.write_text("import threading, time\n" + DOUBLE_FORK
+                       + "for _ in range(20):\n    threading.Thread(target=time.sleep, args=(300,)).start()\n"
+                       + "print('running', flush=True)\ntime.sleep(300)\n")
+    cli = subprocess.Popen([SANDBOXCTL, "--socket", bare_daemon.socket, "exec", str(program), "--timeout", "300"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert cli.stdout is not None
+        assert cli.stdout.readline() == b"spawned\n"
+        assert cli.stdout.readline() == b"running\n"
+        worker = find_busy_worker(bare_daemon.cgroup_name, 20)
+        cli.send_signal(signal.SIGKILL)
+    finally:
+        cli.kill()
+        cli.wait()
+    assert wait_until(worker.gone), f"worker {worker.name} survived its client"
+    assert_nothing_left(bare_daemon)
+    with Client(bare_daemon.socket) as c:
+        assert c.execute("print('next')").stdout == "next\n"
+
+
+def test_a_library_client_that_stops_reading_cancels_the_run(bare: Client, bare_daemon: Daemon) -> None:
+    code = DOUBLE_FORK + "time.sleep(300)\n"
+    stream = bare.stream(code, timeout_s=300)
+    for event in stream:
+        if event.kind == "stdout":
+            break
+    stream.close()  # the generator's exit cancels the RPC
+    assert_nothing_left(bare_daemon)
+
+
+def test_twenty_concurrent_runs(shared_daemon: Daemon) -> None:
+    def one(i: int) -> tuple[str, str, str]:
+        with Client(shared_daemon.socket) as c:
+            if i % 2:
+                r = c.execute(f"import time\ntime.sleep(0.3)\nprint({i})\n", timeout_s=60)
+            else:
+                r = c.execute(f"setTimeout(() => console.log({i}), 300);", language="javascript", timeout_s=60)
+            return r.status, r.stdout, r.stderr
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, range(20)))
+    assert results == [("ok", f"{i}\n", "") for i in range(20)]
+
+
+def test_concurrent_runs_leave_nothing_behind(bare_daemon: Daemon) -> None:
+    def one(i: int) -> str:
+        with Client(bare_daemon.socket) as c:
+            return c.execute(DOUBLE_FORK if i % 2 else NODE_CHILDREN, language="python" if i % 2 else "javascript",
+                             timeout_s=60).status
+
+    with ThreadPoolExecutor(20) as pool:
+        assert list(pool.map(one, range(20))) == ["ok"] * 20
+    assert_nothing_left(bare_daemon)
+
+
+def test_runs_leave_no_files_on_the_host(bare: Client, bare_daemon: Daemon) -> None:
+    before = sorted(os.listdir(bare_daemon.dir))
+    r = bare.execute("import os\nfor d in ('.', '/tmp', '/dev/shm'):\n"
+                     "    os.makedirs(os.path.join(d, 'made/by/run'))\n"
+                     "    open(os.path.join(d, 'made/by/run/file'), 'wb').write(b'x' * 4096)\n")
+    assert (r.status, r.exit_code) == ("ok", 0), r
+    assert sorted(os.listdir(bare_daemon.dir)) == before
+    assert not os.path.exists("/tmp/made") and not os.path.exists("/dev/shm/made")
+    assert_nothing_left(bare_daemon)
