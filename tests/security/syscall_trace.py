@@ -81,8 +81,8 @@ def parse(text: str) -> Trace:
         # Loading returns 0, or the listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER; libseccomp's
         # feature probes before it pass a NULL program and fail.
         loaded = value not in ("-1", "?") and "filter=" in call
-        if loaded and pid not in marked and (name == "seccomp" and "SECCOMP_SET_MODE_FILTER" in call
-                                             or name == "prctl" and "PR_SET_SECCOMP" in call):
+        if loaded and pid not in marked and ((name == "seccomp" and "SECCOMP_SET_MODE_FILTER" in call)
+                                             or (name == "prctl" and "PR_SET_SECCOMP" in call)):
             marked[pid] = index
     since = dict(marked)
     stack = list(marked)
@@ -112,8 +112,8 @@ def _answered_by_filter(name: str, err: str) -> bool:
 def traced(daemon_pid: int, out: Path) -> Iterator[None]:
     """strace -f on the daemon's fork server for the duration of the block."""
     zygote = _zygote_of(daemon_pid)
-    proc = subprocess.Popen(["strace", "-f", "-qq", "--decode-pids=pidns", "-e", "trace=all", "-o", str(out), "-p", str(zygote)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    argv = ["strace", "-f", "-qq", "--decode-pids=pidns", "-e", "trace=all", "-o", str(out), "-p", str(zygote)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_attached(zygote)
         yield
@@ -156,13 +156,12 @@ def measure(language: str) -> tuple[Trace, list[tuple[Path, object]]]:
         d = start_daemon(Path(tmp), {"languages": {language: {"pool_size": 1}, other: {"pool_size": 0}}})
         out = Path(tmp) / "strace.out"
         try:
-            with d.client() as c:
-                with traced(d.process.pid, out):
-                    # The ready worker (and maybe its successor) were built before strace
-                    # attached: spend them on warm-ups.
-                    for _ in range(2):
-                        c.execute("1" if language == "python" else "1;", language=language)
-                    results = run_corpus(c, language)
+            with d.client() as c, traced(d.process.pid, out):
+                # The ready worker (and maybe its successor) were built before strace
+                # attached: spend them on warm-ups.
+                for _ in range(2):
+                    c.execute("1" if language == "python" else "1;", language=language)
+                results = run_corpus(c, language)
         finally:
             d.stop()
             d.remove_cgroup_parents()

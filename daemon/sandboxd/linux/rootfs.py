@@ -36,14 +36,19 @@ class RootSpec:
     tmp_size_mb: int
 
 
-def _bind_readonly(source: str, target: str) -> None:
+def _bind(source: str, target: str, flags: int) -> None:
+    """Bind-mounts `source` and remounts it with `flags` added to the host mount's locked ones."""
     libc.mount(source, target, None, libc.MS_BIND)
-    flags = libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
+    flags |= libc.MS_REMOUNT | libc.MS_BIND
     host_flags = os.statvfs(source).f_flag
     for st_flag, ms_flag in _LOCKED_FLAGS.items():
         if host_flags & st_flag:
             flags |= ms_flag
     libc.mount(None, target, None, flags)
+
+
+def _bind_readonly(source: str, target: str) -> None:
+    _bind(source, target, libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV)
 
 
 def _mirror(path: str, root: str) -> None:
@@ -68,7 +73,8 @@ def _populate_dev(root: str) -> None:
     for name in DEVICES:
         with open(f"{dev}/{name}", "x"):
             pass
-        libc.mount(f"/dev/{name}", f"{dev}/{name}", None, libc.MS_BIND)
+        # The device nodes stay usable (no nodev) but nothing on them is setuid or executable.
+        _bind(f"/dev/{name}", f"{dev}/{name}", libc.MS_NOSUID | libc.MS_NOEXEC)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")

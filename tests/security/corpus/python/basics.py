@@ -15,7 +15,7 @@ decimal.getcontext().prec = 50
 assert str(decimal.Decimal(2).sqrt())[:10] == "1.41421356"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
 

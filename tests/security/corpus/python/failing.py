@@ -2,7 +2,7 @@
 import sys
 import warnings
 
-warnings.warn("careful")
+warnings.warn("careful", stacklevel=1)
 print("CORPUS-OK")
 sys.stdout.flush()
 raise ValueError("expected failure")

@@ -13,8 +13,7 @@ shutil.copy("data/a.txt", "data/sub/b.txt")
 os.rename("data/sub/b.txt", "data/sub/c.txt")
 assert sorted(glob.glob("data/**/*.txt", recursive=True)) == ["data/a.txt", "data/sub/c.txt"]
 assert os.stat("data/a.txt").st_size == 11
-for root, dirs, files in os.walk("data"):
-    pass
+assert sum(len(files) for _, _, files in os.walk("data")) == 2
 with tempfile.TemporaryDirectory() as d:
     p = os.path.join(d, "t.bin")
     with open(p, "wb") as f:

@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 
-print(datetime.datetime.now(), datetime.datetime.now(datetime.timezone.utc), time.monotonic(), time.process_time())
+print(datetime.datetime.now(), datetime.datetime.now(datetime.UTC), time.monotonic(), time.process_time())
 print(os.getpid(), os.getppid(), os.getuid(), os.getgid(), os.geteuid(), os.getgroups())
 print(getpass.getuser(), os.cpu_count(), os.sched_getaffinity(0), platform.platform(), sys.version)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrlimit(resource.RLIMIT_NOFILE))
