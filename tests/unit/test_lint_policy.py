@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from sandboxd.lint import POLICIES, RULES, SEVERITIES, Finding, blocks, lint, stricter_policy
@@ -120,3 +121,11 @@ def test_format_is_the_compiler_convention() -> None:
 def test_format_of_a_real_finding() -> None:
     [f] = lint("x = 1\nimport  socket\n", "python")
     assert format_finding("a/b.py", f).startswith("a/b.py:2:9: error py-import-dangerous ")
+
+
+def test_the_documented_rule_table_matches_the_rules() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "lint.md"
+    section = docs.read_text().split("\n## Rules\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = {row.split("|")[1].strip().strip("`"): row.split("|")[2].strip() for row in rows}
+    assert documented == {r.id: r.severity for r in RULES}
