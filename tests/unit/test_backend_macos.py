@@ -291,3 +291,15 @@ def test_the_backend_refuses_to_start_without_sandbox_exec(monkeypatch: pytest.M
 def test_select_picks_the_macos_backend_on_darwin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
     assert isinstance(backend.select(Config()), macos.MacOSBackend)
+
+
+def test_the_backend_allows_each_interpreter_by_both_its_names(tmp_path: Path) -> None:
+    real = tmp_path / "python3.11"
+    real.write_text("")
+    link = tmp_path / "python3"
+    link.symlink_to(real)
+    cfg = Config()
+    cfg.languages["python"] = LanguageConfig(interpreter=str(link), extensions=[".py"])
+    b = macos.MacOSBackend(cfg)
+    assert {str(link), str(real)} <= set(b.exec_paths)
+    assert str(tmp_path.parent) in b.read_paths  # the installation prefix of .../bin/python3

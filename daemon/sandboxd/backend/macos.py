@@ -474,7 +474,8 @@ class MacOSBackend(Backend):
         self.counter = itertools.count()
         self.prefix = secrets.token_hex(3)
         interpreters = {cfg.sandbox.init_interpreter, *(lang.interpreter for lang in cfg.languages.values())}
-        self.exec_paths = sorted({os.path.realpath(i) for i in interpreters})
+        # Both spellings: argv names the configured path, Seatbelt matches the resolved one.
+        self.exec_paths = sorted({p for i in interpreters for p in (i, os.path.realpath(i))})
         reads = [os.path.realpath(p) for p in (*SYSTEM_READ_PATHS, *cfg.sandbox.readonly_paths)
                  if os.path.exists(p)]
         for interpreter in interpreters:
