@@ -1,0 +1,82 @@
+"""What a run starts with: its own pipes only, a fixed environment, umask 077, a private /tmp
+and /dev/shm, nothing of the daemon — checked from inside Python runs."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from sandboxctl import Client
+
+
+def run_json(client: Client, code: str, **kwargs: object) -> object:
+    r = client.execute(textwrap.dedent(code), language="python", timeout_s=20, **kwargs)
+    assert (r.status, r.exit_code) == ("ok", 0), r
+    return json.loads(r.stdout)
+
+
+def test_only_the_runs_own_descriptors(client: Client) -> None:
+    got = run_json(client, """
+        import json, os
+        names = {}
+        for n in os.listdir('/proc/self/fd'):
+            try:
+                names[n] = os.readlink(f'/proc/self/fd/{n}')
+            except FileNotFoundError:
+                names[n] = 'closed'  # the descriptor listdir itself used
+        print(json.dumps(names))
+        """)
+    own = {n: t for n, t in got.items() if t != "closed"}
+    assert sorted(own) == ["0", "1", "2"], got
+    assert all(t.startswith("pipe:") for t in own.values()) and len(set(own.values())) == 3
+    assert len(got) == 4
+
+
+def test_a_fixed_minimal_environment(client: Client) -> None:
+    got = run_json(client, "import json, os\nprint(json.dumps(dict(os.environ)))\n", env={"MINE": "1"})
+    assert got == {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+                   "MINE": "1"}
+
+
+def test_umask_and_file_modes(client: Client) -> None:
+    got = run_json(client, """
+        import json, os, stat
+        open('f', 'w').close()
+        os.mkdir('d')
+        print(json.dumps({"umask": os.umask(0o077), "file": stat.S_IMODE(os.stat('f').st_mode),
+                          "dir": stat.S_IMODE(os.stat('d').st_mode), "cwd": os.getcwd()}))
+        """)
+    assert got == {"umask": 0o077, "file": 0o600, "dir": 0o700, "cwd": "/work"}
+
+
+def test_identity_inside(client: Client) -> None:
+    got = run_json(client, """
+        import json, os, socket
+        print(json.dumps({"ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid()], "groups": os.getgroups(),
+                          "host": socket.gethostname(), "domain": os.uname().nodename}))
+        """)
+    assert got == {"ids": [1000, 1000, 1000, 1000], "groups": [], "host": "sandbox", "domain": "sandbox"}
+
+
+def test_private_tmp_and_shm_are_empty_and_private(client: Client) -> None:
+    got = run_json(client, """
+        import json, os, stat
+        out = {}
+        for d in ('/tmp', '/dev/shm', '/work'):
+            st = os.stat(d)
+            out[d] = {"entries": [n for n in os.listdir(d) if n != 'main.py'], "uid": st.st_uid,
+                      "mounted": os.path.ismount(d)}
+        print(json.dumps(out))
+        """)
+    for d in ("/tmp", "/dev/shm", "/work"):
+        assert got[d] == {"entries": [], "uid": 1000, "mounted": True}, (d, got[d])
+
+
+def test_nothing_of_the_daemon_in_the_interpreter(client: Client) -> None:
+    got = run_json(client, """
+        import json, sys
+        print(json.dumps({"modules": sorted(m for m in sys.modules if m.split('.')[0] in
+                                            ('sandboxd', 'sandboxctl', 'grpc', 'prctl', 'pyseccomp')),
+                          "path": [p for p in sys.path if 'venv' in p or 'sandboxd' in p]}))
+        """)
+    assert got == {"modules": [], "path": []}
