@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from typing import Any, NoReturn
 
@@ -166,6 +167,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
                     stream.flush()
                 elif event.result is not None:
                     result = event.result
+    except BrokenPipeError:
+        # Whoever read our output has gone (`| head`): leaving the stream cancels the run.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except RequestRejected as exc:
         return refuse(str(exc))
     except SandboxError as exc:

@@ -70,6 +70,20 @@ def event_from_pb(e: pb.ExecuteEvent) -> Event:
     return Event("finished", result=result_from_pb(e.finished))
 
 
+def _text(what: str, value: str) -> str:
+    """Strings travel as UTF-8; one that cannot (a lone surrogate, e.g. an undecodable byte
+    of a command line) is refused here, naming the field, instead of failing in protobuf."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise RequestRejected(f"{what}: {value!r} is not valid UTF-8 text") from None
+    return value
+
+
+def _data(what: str, value: str | bytes) -> bytes:
+    return _text(what, value).encode() if isinstance(value, str) else value
+
+
 def build_request(code: str | bytes, language: str, *, stdin: bytes | str = b"", args: Sequence[str] = (),
                   env: Mapping[str, str] | None = None, files: Mapping[str, bytes] | None = None,
                   memory_limit_mb: float | None = None, cpu_limit_s: float | None = None,
@@ -77,19 +91,23 @@ def build_request(code: str | bytes, language: str, *, stdin: bytes | str = b"",
                   max_file_size_mb: float | None = None, max_output_bytes: int | None = None,
                   filename: str = "", lint_policy: str = "") -> pb.ExecuteRequest:
     limits = pb.Limits()
-    for name, value in (("memory_mb", memory_limit_mb), ("cpu_seconds", cpu_limit_s),
-                        ("timeout_seconds", timeout_s), ("max_processes", max_processes),
-                        ("max_file_size_mb", max_file_size_mb), ("max_output_bytes", max_output_bytes)):
+    for name, field, value in (("memory_limit_mb", "memory_mb", memory_limit_mb),
+                               ("cpu_limit_s", "cpu_seconds", cpu_limit_s),
+                               ("timeout_s", "timeout_seconds", timeout_s),
+                               ("max_processes", "max_processes", max_processes),
+                               ("max_file_size_mb", "max_file_size_mb", max_file_size_mb),
+                               ("max_output_bytes", "max_output_bytes", max_output_bytes)):
         if value is not None:
             try:
-                setattr(limits, name, value)
+                setattr(limits, field, value)
             except (TypeError, ValueError) as exc:
                 raise RequestRejected(f"{name}: invalid value {value!r}: {exc}") from None
     return pb.ExecuteRequest(
-        language=language, code=code.encode() if isinstance(code, str) else code,
-        stdin=stdin.encode() if isinstance(stdin, str) else stdin, args=list(args), env=dict(env or {}),
-        files={k: (v.encode() if isinstance(v, str) else v) for k, v in (files or {}).items()},
-        limits=limits, filename=filename, lint_policy=lint_policy)
+        language=_text("language", language), code=_data("code", code), stdin=_data("--stdin", stdin),
+        args=[_text("--arg", a) for a in args],
+        env={_text("--env", k): _text("--env", v) for k, v in (env or {}).items()},
+        files={_text("--file", k): _data("--file", v) for k, v in (files or {}).items()},
+        limits=limits, filename=_text("filename", filename), lint_policy=_text("--lint-policy", lint_policy))
 
 
 def translate(exc: grpc.RpcError, socket: str) -> SandboxError:

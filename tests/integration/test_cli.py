@@ -203,3 +203,37 @@ def test_to_dict_is_the_json_object(client: Client) -> None:
     d = client.execute("print('x')").to_dict()
     assert set(d) == JSON_KEYS and set(d["usage"]) == USAGE_KEYS
     json.dumps(d)
+
+
+def test_undecodable_argument_bytes_are_one_line(shared_daemon: Daemon, write) -> None:
+    program = write("x.py", "print(1)\n")
+    for args in ([b"--arg", b"\xff"], [b"--env", b"K=\xfe"]):
+        p = subprocess.run([SANDBOXCTL.encode(), b"--socket", shared_daemon.socket.encode(), b"exec",
+                            program.encode(), *args], capture_output=True, timeout=60)
+        assert p.returncode == 125
+        assert "not valid UTF-8" in one_line_error(p)
+
+
+def test_a_reader_that_goes_away_ends_the_cli_quietly(shared_daemon: Daemon, write) -> None:
+    program = write("chatty.py", "import time\nfor i in range(600):\n    print(i, flush=True)\n    time.sleep(0.05)\n")
+    cli = subprocess.Popen([SANDBOXCTL, "--socket", shared_daemon.socket, "exec", program],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert cli.stdout is not None and cli.stderr is not None
+    assert cli.stdout.readline() == b"0\n"
+    cli.stdout.close()  # like `| head -1`
+    try:
+        rc = cli.wait(timeout=30)  # not the program's 30 s
+        err = cli.stderr.read()
+    finally:
+        cli.kill()
+        cli.wait()
+    assert rc == 128 + 13
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err
+
+
+def test_an_es_module_runs_as_one(shared_daemon: Daemon, write) -> None:
+    code = "import { basename } from 'path';\nawait Promise.resolve();\nconsole.log(basename(import.meta.url));\n"
+    p = shared_daemon.ctl("exec", write("mod.mjs", code))
+    assert (p.returncode, p.stdout) == (0, b"mod.mjs\n"), p.stderr
+    p = shared_daemon.ctl("exec", write("fail.mjs", "throw new Error('esm boom');\n"))
+    assert p.returncode == 1 and b"esm boom" in p.stderr

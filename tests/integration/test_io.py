@@ -187,3 +187,22 @@ def test_large_output_under_the_cap_arrives_whole(client: Client) -> None:
     assert r.status == "ok" and not r.stdout_truncated
     lines = r.stdout.splitlines()
     assert lines == [f"line {i:05d}" for i in range(20000)]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_extra_files_can_be_imported(client: Client, lang: str) -> None:
+    if lang == "python":
+        files = {"helper.py": b"def twice(x):\n    return 2 * x\n"}
+        code = "from helper import twice\nprint(twice(21))\n"
+    else:
+        files = {"helper.js": b"exports.twice = (x) => 2 * x;\n"}
+        code = "console.log(require('./helper').twice(21));\n"
+    r = client.execute(code, language=lang, files=files)
+    assert (r.status, r.stdout) == ("ok", "42\n"), r
+
+
+def test_undecodable_text_is_refused_by_the_library(client: Client) -> None:
+    from sandboxctl import RequestRejected
+
+    with pytest.raises(RequestRejected, match="--arg"):
+        client.execute("print(1)", args=["\udcff"])

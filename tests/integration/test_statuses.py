@@ -122,8 +122,8 @@ def test_output_limit_keeps_the_first_bytes_and_flags_the_stream(client: Client,
     assert set(getattr(r, f"{stream}_bytes").replace(b"first line\n", b"")) == {ord("y")}
     assert r.stdout_truncated is (stream == "stdout")
     assert r.stderr_truncated is (stream == "stderr")
-    produced = getattr(r.usage, f"{stream}_bytes")
-    assert produced > 10_000, r.usage
+    produced = getattr(r.usage, f"{stream}_bytes")  # all it wrote, more than was kept
+    assert produced > len(getattr(r, f"{stream}_bytes")), r.usage
 
 
 def test_output_cap_is_shared_by_both_streams(client: Client) -> None:

@@ -71,8 +71,14 @@ for (const key of Object.keys(process.env)) delete process.env[key];
 Object.assign(process.env, header.env);
 const filename = path.resolve(process.cwd(), header.filename);
 process.argv = [process.argv[0], filename, ...header.args];
-const main = load(filename);
-main.id = '.';
-process.mainModule = main;
-main._compile(code.toString(), filename);
-main.loaded = true;
+if (filename.endsWith('.mjs')) {
+  // An ES module is loaded by the ESM loader, as `node main.mjs` would: top-level await and
+  // import.meta work, and a failure is an unhandled rejection (printed, exit code 1).
+  import(require('url').pathToFileURL(filename).href);
+} else {
+  const main = load(filename);
+  main.id = '.';
+  process.mainModule = main;
+  main._compile(code.toString(), filename);
+  main.loaded = true;
+}
