@@ -113,7 +113,7 @@ class LinuxBackend(Backend):
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.landlock_abi = landlock.abi_version()
+        self.landlock_abi, self.landlock_missing = landlock.probe()
         self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name)
         self.counter = itertools.count()
         self.prefix = secrets.token_hex(3)
@@ -158,8 +158,8 @@ class LinuxBackend(Backend):
                                "(kernel.apparmor_restrict_unprivileged_userns = 1); "
                                "allow them or add an AppArmor profile for sandboxd")
         if self.cfg.sandbox.landlock == "required" and self.landlock_abi == 0:
-            raise RuntimeError("the config requires Landlock (sandbox.landlock = \"required\") "
-                               "but this kernel has none")
+            raise RuntimeError("the config requires Landlock (sandbox.landlock = \"required\") but "
+                               f"{self.landlock_missing}; set sandbox.landlock = \"best\" to run without it")
         if self.cfg.sandbox.seccomp:
             missing = self._seccomp_missing()
             if missing:
@@ -205,29 +205,38 @@ class LinuxBackend(Backend):
                                "userns restriction and kernel.unprivileged_userns_clone)")
 
     def capabilities(self) -> list[Capability]:
-        kernel = platform.release()
-        ll = self.landlock_abi
-        ll_on = ll > 0 and self.cfg.sandbox.landlock != "off"
-        scoped = "signal and abstract-socket scoping" if ll >= 6 else "no scoping (ABI < 6)"
-        net = "TCP bind/connect denied" if ll >= 4 else "no TCP rules (ABI < 4)"
         cg = self.hierarchy.version
         return [
             Capability("namespaces", True, "user, pid, net, mount, ipc, uts, cgroup per worker; "
-                       "uid 1000 inside mapped to a per-worker unprivileged host uid"),
-            Capability("filesystem", True, "pivot_root into a private tmpfs root; read-only binds of "
-                       f"{', '.join(self.cfg.sandbox.readonly_paths)}; private /work, /tmp, /dev/shm; "
-                       "fresh /proc; /dev holds null, zero, full, random, urandom"),
+                       "uid 1000 inside mapped to a per-worker unprivileged host uid (checked at start-up)"),
+            Capability("filesystem", True, "pivot_root into a private tmpfs root; read-only nosuid binds of "
+                       f"{', '.join(self.cfg.sandbox.readonly_paths)}; private tmpfs /work, /tmp, /dev/shm "
+                       "(never opened by the daemon); /proc of the run's pid namespace only; /dev holds null, "
+                       "zero, full, random, urandom; the host's /sys is not mounted"),
             Capability("network", True, "empty network namespace: no interfaces, loopback down"),
             Capability("cgroups", True, f"cgroup v{cg}: memory (+swap), pids, cpu accounting, "
                        f"{'cgroup.kill' if cg == 2 else 'freezer'} per worker"),
             Capability("rlimits", True, "CPU seconds, file size, open files, processes, core 0"),
-            Capability("privileges", True, "all capabilities dropped (bounding, ambient), securebits "
-                       "locked, no_new_privs"),
-            Capability("landlock", ll_on, f"ABI {ll}: filesystem rules, {net}, {scoped}" if ll_on else
-                       ("disabled by config" if ll else f"kernel {kernel} has no Landlock")),
+            Capability("privileges", True, "all capabilities dropped (effective, permitted, inheritable, bounding, "
+                       "ambient), securebits locked, no_new_privs, no setuid binary can run; the worker's pid 1 "
+                       "is non-dumpable"),
+            self._landlock_capability(),
             self._seccomp_capability(),
-            Capability("environment", True, "fixed minimal environment, descriptors closed, umask 077"),
+            Capability("environment", True, "fixed minimal environment, only the run's own pipes, umask 077"),
         ]
+
+    def _landlock_capability(self) -> Capability:
+        ll = self.landlock_abi
+        if self.cfg.sandbox.landlock == "off":
+            return Capability("landlock", False, f"disabled by config (sandbox.landlock = \"off\"; kernel ABI {ll})")
+        if ll == 0:
+            return Capability("landlock", False, f"{self.landlock_missing} (kernel {platform.release()})")
+        net = "TCP bind and connect denied" if ll >= 4 else "TCP not restricted (needs ABI 4, Linux 6.7)"
+        scoped = ("signals and abstract unix sockets scoped to the run" if ll >= 6 else
+                  "no signal/abstract-socket scoping (needs ABI 6, Linux 6.12)")
+        return Capability("landlock", True, f"ABI {ll}: read-only {', '.join(self.cfg.sandbox.readonly_paths)}, "
+                          "execute only the interpreters and their libraries, read-write /work, /tmp, /dev/shm; "
+                          f"{net}; {scoped}")
 
     def _seccomp_capability(self) -> Capability:
         if not self.cfg.sandbox.seccomp:

@@ -8,6 +8,7 @@ kernel's ABI knows is "handled", so anything not granted is denied.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from dataclasses import dataclass
 
@@ -67,12 +68,24 @@ class _PathBeneathAttr(ctypes.Structure):
 
 def abi_version() -> int:
     """The kernel's Landlock ABI, 0 when Landlock is absent or disabled."""
+    return probe()[0]
+
+
+def probe() -> tuple[int, str]:
+    """(ABI, why it is 0): asks the kernel with LANDLOCK_CREATE_RULESET_VERSION."""
     try:
         nr = syscall_number("landlock_create_ruleset")
     except Exception:
-        return 0
+        return 0, "libseccomp does not know landlock_create_ruleset on this architecture"
     result = _syscall(ctypes.c_long(nr), None, ctypes.c_size_t(0), ctypes.c_uint32(CREATE_RULESET_VERSION))
-    return max(int(result), 0)
+    if result >= 0:
+        return int(result), ""
+    err = ctypes.get_errno()
+    if err == errno.EOPNOTSUPP:
+        return 0, "Landlock is built into this kernel but not enabled (add it to the lsm= boot parameter)"
+    if err == errno.ENOSYS:
+        return 0, "this kernel has no Landlock (CONFIG_SECURITY_LANDLOCK, Linux 5.13+)"
+    return 0, f"landlock_create_ruleset: {os.strerror(err)}"
 
 
 @dataclass(frozen=True)
