@@ -97,7 +97,8 @@ def test_children_of_a_timed_out_run_are_gone(bare: Client, bare_daemon: Daemon,
     assert_nothing_left(bare_daemon)
 
 
-def test_a_run_whose_client_process_is_killed_is_cancelled(bare_daemon: Daemon, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["KILL", "INT", "TERM"])
+def test_a_run_whose_client_process_is_killed_is_cancelled(bare_daemon: Daemon, tmp_path: Path, sig: int) -> None:
     program = tmp_path / "forever.py"
     program.write_text("import threading, time\n" + DOUBLE_FORK
                        + "for _ in range(20):\n    threading.Thread(target=time.sleep, args=(300,)).start()\n"
@@ -109,10 +110,12 @@ def test_a_run_whose_client_process_is_killed_is_cancelled(bare_daemon: Daemon, 
         assert cli.stdout.readline() == b"spawned\n"
         assert cli.stdout.readline() == b"running\n"
         worker = find_busy_worker(bare_daemon.cgroup_name, 20)
-        cli.send_signal(signal.SIGKILL)
+        cli.send_signal(sig)
+        rc = cli.wait(30)
     finally:
         cli.kill()
         cli.wait()
+    assert rc == (130 if sig == signal.SIGINT else -sig)  # Ctrl-C: the CLI says so and exits 130
     assert wait_until(worker.gone), f"worker {worker.name} survived its client"
     assert_nothing_left(bare_daemon)
     with Client(bare_daemon.socket) as c:

@@ -206,3 +206,15 @@ def test_undecodable_text_is_refused_by_the_library(client: Client) -> None:
 
     with pytest.raises(RequestRejected, match="--arg"):
         client.execute("print(1)", args=["\udcff"])
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_program_can_start_its_own_interpreter(client: Client, lang: str) -> None:
+    code = {
+        "python": "import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', 'print(6 * 7)'],"
+                  " capture_output=True, text=True, check=True).stdout, end='')\n",
+        "javascript": "const cp = require('child_process');\n"
+                      "process.stdout.write(cp.execFileSync(process.execPath, ['-e', 'console.log(6 * 7)']));\n",
+    }[lang]
+    r = client.execute(code, language=lang, timeout_s=30)
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 0, "42\n"), r
