@@ -127,16 +127,24 @@ def bind_public_socket(path: str, cfg: Config) -> socket.socket:
     old = os.umask(0o177)
     try:
         sock.bind(path)
+    except OSError:
+        sock.close()
+        raise
     finally:
         os.umask(old)
-    gid = socket_group(cfg.socket_group)
-    if gid is None:
-        log.warning("event=socket_group_missing group=%s detail=%r", cfg.socket_group,
-                    "socket stays owned by the daemon's group; create the group to share it")
-    else:
-        os.chown(path, -1, gid)
-    os.chmod(path, int(cfg.socket_mode, 8))
-    sock.listen(512)
+    try:
+        gid = socket_group(cfg.socket_group) if cfg.socket_group else None
+        if cfg.socket_group and gid is None:
+            log.warning("event=socket_group_missing group=%s detail=%r", cfg.socket_group,
+                        "the socket keeps root's group, so only root can connect; create the group")
+        elif gid is not None:
+            os.chown(path, -1, gid)
+        os.chmod(path, int(cfg.socket_mode, 8))
+        sock.listen(512)
+    except OSError:
+        sock.close()
+        os.unlink(path)
+        raise
     sock.setblocking(False)
     return sock
 
@@ -221,14 +229,26 @@ class Daemon:
         status: asyncio.Task[None] | None = None
         try:
             await server.start()
-            relay = Relay(bind_public_socket(self.socket_path, self.cfg), private_sock)
+            try:
+                public = bind_public_socket(self.socket_path, self.cfg)
+            except OSError as exc:
+                log.error("event=cannot_start error=%r", f"cannot set up {self.socket_path}: {exc}")
+                print(f"sandboxd: cannot set up {self.socket_path}: {exc}", file=sys.stderr)
+                return 1
+            relay = Relay(public, private_sock)
             await relay.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
             if self.cfg.metrics_listen:
                 metrics = MetricsServer(self.service, self.cfg.metrics_listen)
-                await metrics.start()
+                try:
+                    await metrics.start()
+                except OSError as exc:
+                    metrics = None
+                    log.error("event=cannot_start error=%r", f"metrics_listen {self.cfg.metrics_listen}: {exc}")
+                    print(f"sandboxd: metrics_listen {self.cfg.metrics_listen}: {exc}", file=sys.stderr)
+                    return 1
             self.service.start_pools()
             notify("STATUS=warming the pools")
             log.info("event=listening socket=%s backend=%s", self.socket_path, self.backend.name)
@@ -263,10 +283,11 @@ class Daemon:
                 await metrics.close()
             await server.stop(1.0)
             await self.service.close()
-            try:
-                os.unlink(self.socket_path)
-            except FileNotFoundError:
-                pass
+            if relay is not None:
+                try:
+                    os.unlink(self.socket_path)
+                except FileNotFoundError:
+                    pass
             log.info("event=stopped")
 
     async def _set_health(self, status: int) -> None:

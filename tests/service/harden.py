@@ -1,0 +1,215 @@
+"""Starts a program under what systemd's hardening directives would do to it, by hand.
+
+systemd is not PID 1 on the test hosts, so the unit's directives cannot be exercised by
+systemd itself. This applies their documented effects with the same kernel mechanisms
+systemd uses (a private mount namespace with read-only, inaccessible or fresh mounts;
+seccomp filters; no_new_privs; the capability bounding set) and then execs the program:
+
+    python harden.py --writable DIR --directive ProtectSystem=strict ... -- sandboxd ...
+
+Only the directives the tests try are known here; each maps to its effect as systemd.exec(5)
+describes it. Must run as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import os
+import subprocess
+import sys
+
+import pyseccomp as sc
+
+CLONE_NEWNS = 0x00020000
+NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
+                   0x00000080)  # mnt, cgroup, uts, ipc, user, pid, net, time
+PROT_WRITE, PROT_EXEC = 0x2, 0x4
+MAP_ANONYMOUS = 0x20
+S_ISUID, S_ISGID = 0o4000, 0o2000
+SCHED_FIFO, SCHED_RR, SCHED_DEADLINE = 1, 2, 6
+AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_MAX = 1, 2, 10, 16, 46
+# The directives (by key) this emulates; the unit's hardening may use only these.
+KNOWN = ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectKernelModules",
+         "ProtectKernelLogs", "ProtectClock", "LockPersonality", "RestrictRealtime", "RestrictSUIDSGID",
+         "SystemCallArchitectures", "RestrictAddressFamilies", "CapabilityBoundingSet", "SystemCallFilter",
+         "SystemCallErrorNumber", "ProtectKernelTunables", "ProtectControlGroups", "ProtectProc",
+         "MemoryDenyWriteExecute", "ProtectHostname", "RestrictNamespaces")
+
+
+def run(*argv: str) -> None:
+    subprocess.run(argv, check=True)
+
+
+def mountpoints() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4].replace("\\040", " ") for line in f]
+    return sorted(set(points), key=len)
+
+
+def read_only_except_api(keep_writable: list[str]) -> None:
+    """ProtectSystem=strict: everything read-only but /dev, /proc, /sys (and what the unit
+    makes writable: its RuntimeDirectory= and ReadWritePaths=)."""
+    for point in mountpoints():
+        if point in ("/dev", "/proc", "/sys") or point.startswith(("/dev/", "/proc/", "/sys/")):
+            continue
+        subprocess.run(["mount", "-o", "remount,bind,ro", point], check=False, stderr=subprocess.DEVNULL)
+    for path in keep_writable:
+        run("mount", "--bind", path, path)
+        run("mount", "-o", "remount,bind,rw", path)
+
+
+def inaccessible(*paths: str) -> None:
+    for path in paths:
+        if os.path.isdir(path):
+            run("mount", "-t", "tmpfs", "-o", "ro,mode=000", "tmpfs", path)
+
+
+def private_devices() -> None:
+    """PrivateDevices=yes: a fresh /dev holding only the pseudo devices."""
+    run("mount", "-t", "tmpfs", "-o", "mode=755,nosuid", "tmpfs", "/dev")
+    for name in ("null", "zero", "full", "random", "urandom", "tty"):
+        open(f"/dev/{name}", "w").close()
+    os.makedirs("/dev/shm")
+    os.makedirs("/dev/pts")
+    run("mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", "/dev/shm")
+
+
+def bind_host_devices(saved: str) -> None:
+    for name in ("null", "zero", "full", "random", "urandom", "tty"):
+        run("mount", "--bind", f"{saved}/{name}", f"/dev/{name}")
+
+
+def syscall_group(name: str) -> list[str]:
+    """The calls of a systemd syscall group, as this host's systemd defines it."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True, check=True)
+    return [line.strip() for line in out.stdout.splitlines()[1:]
+            if line.strip() and not line.strip().startswith(("#", "@"))]
+
+
+def seccomp_rules(directives: set[str]) -> sc.SyscallFilter | None:
+    f = sc.SyscallFilter(sc.ALLOW)
+    used = False
+
+    def eperm(name: str, *args: sc.Arg, err: int = errno.EPERM) -> None:
+        nonlocal used
+        used = True
+        if sc.resolve_syscall(sc.Arch.NATIVE, name) >= 0:
+            f.add_rule(sc.ERRNO(err), name, *args)
+
+    if "SystemCallArchitectures=native" in directives:
+        used = True
+        f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)
+    if "LockPersonality=yes" in directives:
+        # Any other execution domain than PER_LINUX (the low byte; the query 0xffffffff passes).
+        for domain in range(1, 0xFF):
+            eperm("personality", sc.Arg(0, sc.MASKED_EQ, 0xFF, domain))
+    if "RestrictRealtime=yes" in directives:
+        for policy in (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE):
+            eperm("sched_setscheduler", sc.Arg(1, sc.EQ, policy))
+    if "RestrictSUIDSGID=yes" in directives:
+        for bit in (S_ISUID, S_ISGID):
+            eperm("chmod", sc.Arg(1, sc.MASKED_EQ, bit, bit))
+            eperm("fchmod", sc.Arg(1, sc.MASKED_EQ, bit, bit))
+            eperm("fchmodat", sc.Arg(2, sc.MASKED_EQ, bit, bit))
+    if "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK" in directives:
+        for family in range(AF_MAX):
+            if family not in (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK):
+                eperm("socket", sc.Arg(0, sc.EQ, family), err=errno.EAFNOSUPPORT)
+    if "PrivateDevices=yes" in directives:
+        for name in ("ioperm", "iopl", "pciconfig_iobase", "pciconfig_read", "pciconfig_write"):
+            eperm(name)
+    if "ProtectKernelModules=yes" in directives:
+        for name in ("init_module", "finit_module", "delete_module"):
+            eperm(name)
+    if "ProtectKernelLogs=yes" in directives:
+        eperm("syslog")
+    if "ProtectClock=yes" in directives:
+        for name in ("adjtimex", "clock_adjtime", "clock_settime", "settimeofday"):
+            eperm(name)
+    if "MemoryDenyWriteExecute=yes" in directives:
+        eperm("mmap", sc.Arg(2, sc.MASKED_EQ, PROT_WRITE | PROT_EXEC, PROT_WRITE | PROT_EXEC))
+        eperm("mprotect", sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, PROT_EXEC))
+        eperm("pkey_mprotect", sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, PROT_EXEC))
+    if "ProtectHostname=yes" in directives:
+        eperm("sethostname")
+        eperm("setdomainname")
+    for d in directives:
+        if d.startswith("SystemCallFilter=~"):
+            # Without SystemCallErrorNumber= systemd kills the process (SIGSYS).
+            action = sc.ERRNO(errno.EPERM) if "SystemCallErrorNumber=EPERM" in directives else sc.KILL_PROCESS
+            for group in d.removeprefix("SystemCallFilter=~").split():
+                for name in syscall_group(group) if group.startswith("@") else [group]:
+                    if sc.resolve_syscall(sc.Arch.NATIVE, name) >= 0:
+                        used = True
+                        f.add_rule(action, name)
+    if "RestrictNamespaces=yes" in directives:
+        for flag in NAMESPACE_FLAGS:
+            eperm("unshare", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+            eperm("clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+        eperm("setns")
+    return f if used else None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--directive", action="append", default=[])
+    p.add_argument("--writable", action="append", default=[])
+    p.add_argument("command", nargs="+")
+    args = p.parse_args()
+    directives = set(args.directive)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    run("mount", "--make-rprivate", "/")
+    saved = None
+    if "PrivateDevices=yes" in directives:
+        # Keep the host's pseudo devices reachable before /dev is replaced (systemd mknods them).
+        saved = "/run/.harden-devices"
+        os.makedirs(saved, exist_ok=True)
+        run("mount", "-t", "tmpfs", "tmpfs", saved)
+        for name in ("null", "zero", "full", "random", "urandom", "tty"):
+            open(f"{saved}/{name}", "w").close()
+            run("mount", "--bind", f"/dev/{name}", f"{saved}/{name}")
+        private_devices()
+        bind_host_devices(saved)
+    if "PrivateTmp=yes" in directives:
+        for path in ("/tmp", "/var/tmp"):
+            run("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", path)
+    if "ProtectSystem=strict" in directives:
+        read_only_except_api([*args.writable, "/tmp", "/var/tmp"] if "PrivateTmp=yes" in directives
+                             else args.writable)
+    if "ProtectHome=yes" in directives:
+        inaccessible("/home", "/root", "/run/user")
+    if "ProtectKernelModules=yes" in directives:
+        inaccessible("/usr/lib/modules")
+    if "ProtectKernelTunables=yes" in directives:
+        # /sys too, but not /sys/fs/cgroup below it (ProtectControlGroups= is separate).
+        for path in ("/proc/sys", "/proc/sysrq-trigger"):
+            if not os.path.exists(path):
+                continue
+            run("mount", "--bind", path, path)
+            run("mount", "-o", "remount,bind,ro", path)
+    if "ProtectControlGroups=yes" in directives:
+        run("mount", "--rbind", "/sys/fs/cgroup", "/sys/fs/cgroup")
+        for point in mountpoints():
+            if point == "/sys/fs/cgroup" or point.startswith("/sys/fs/cgroup/"):
+                run("mount", "-o", "remount,bind,ro", point)
+    if "ProtectProc=invisible" in directives:
+        run("mount", "-t", "proc", "-o", "hidepid=invisible", "proc", "/proc")
+    setpriv = ["setpriv"]
+    if "NoNewPrivileges=yes" in directives:
+        setpriv.append("--no-new-privs")
+    for d in directives:
+        if d.startswith("CapabilityBoundingSet="):
+            caps = d.removeprefix("CapabilityBoundingSet=").split()
+            setpriv.append("--bounding-set=-all," + ",".join("+" + c.lower().removeprefix("cap_") for c in caps))
+    flt = seccomp_rules(directives)
+    if flt is not None:
+        flt.load()
+    os.execvp(setpriv[0], [*setpriv, "--", *args.command])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Helpers for the service tests: daemons started the way an init system would start them
+(a wrapper in front, an environment of their own), real users to connect as, and the
+check that nothing of a daemon is left on the host."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SANDBOXCTL, SANDBOXD, Daemon, cgroup_parents, merge, to_toml, worker_cgroups
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+HARDEN = str(HERE / "harden.py")
+
+BASE: dict[str, object] = {
+    "socket_mode": "0600",
+    "languages": {
+        "python": {"interpreter": "/usr/bin/python3", "extensions": [".py"], "pool_size": 2, "mode": "fork"},
+        "javascript": {"interpreter": "/usr/bin/node", "extensions": [".js", ".mjs", ".cjs"], "pool_size": 1,
+                       "runner": "node_runner.js", "command": ["{interpreter}", "-e", "{runner}"],
+                       "memory_floor_mb": 64},
+    },
+}
+
+
+def write_config(path: Path, config: dict[str, object]) -> None:
+    path.write_text(to_toml(config))
+
+
+def launch(directory: Path, config: dict[str, object] | None = None, *, prefix: tuple[str, ...] = (),
+           env: dict[str, str] | None = None, wait: bool = True, cgroup_name: str | None = None,
+           stderr_path: Path | None = None) -> Daemon:
+    """Starts `prefix... sandboxd --foreground` on `directory`/sandboxd.sock."""
+    name = cgroup_name or f"sandboxd-test-{secrets.token_hex(4)}"
+    cfg = merge(merge(BASE, {"sandbox": {"cgroup_name": name}}), config or {})
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "sandboxd.toml"
+    write_config(config_path, cfg)
+    log_path = stderr_path or directory / "daemon.log"
+    sock = str(directory / "sandboxd.sock")
+    base_env = {k: v for k, v in os.environ.items()
+                if k not in ("SANDBOXD_SOCKET", "NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([*prefix, SANDBOXD, "--socket", sock, "--config", str(config_path), "--foreground",
+                                    "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT,
+                                   env={**base_env, **(env or {})})
+    d = Daemon(directory, sock, config_path, name, process, log_path)
+    if wait:
+        try:
+            d.wait_ready()
+        except BaseException:
+            d.stop(signal.SIGKILL)
+            raise
+    return d
+
+
+def leftovers(d: Daemon) -> list[str]:
+    """What a stopped daemon left on the host: worker cgroups, its sockets, its private dir."""
+    left = worker_cgroups(d.cgroup_name)
+    left += [p for p in (d.socket, d.socket + ".grpc") if os.path.exists(p)]
+    return left
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process whose parent chain reaches `pid`."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def cgroup_pids(name: str) -> list[int]:
+    pids: list[int] = []
+    for cg in worker_cgroups(name):
+        try:
+            with open(f"{cg}/cgroup.procs") as f:
+                pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def remove_cgroup_parents(name: str) -> None:
+    for parent in cgroup_parents(name):
+        if os.path.isdir(parent):
+            os.rmdir(parent)
+
+
+@pytest.fixture
+def launcher(tmp_short: Path) -> Iterator:
+    """Like `daemon_factory`, for `launch`: stops every daemon, then checks it left nothing."""
+    started: list[Daemon] = []
+
+    def make(config: dict[str, object] | None = None, *, directory: Path | None = None, **kwargs: object) -> Daemon:
+        d = launch(directory or tmp_short / f"d{len(started)}", config, **kwargs)  # type: ignore[arg-type]
+        started.append(d)
+        return d
+
+    yield make
+    left = []
+    for d in started:
+        d.stop()
+        left += leftovers(d)
+        if not worker_cgroups(d.cgroup_name):
+            remove_cgroup_parents(d.cgroup_name)
+    assert not left, f"left behind: {left}"
+
+
+def ensure_group(name: str) -> int:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "-f", "--system", name], check=True, capture_output=True)
+        return grp.getgrnam(name).gr_gid
+
+
+def ensure_user(name: str, groups: tuple[str, ...] = ()) -> pwd.struct_passwd:
+    """A system user (no home, no login shell) for running clients as; kept between runs,
+    and created only when missing (concurrent test runs may race: "exists" is fine)."""
+    try:
+        user = pwd.getpwnam(name)
+    except KeyError:
+        out = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                              "--user-group", name], capture_output=True, text=True)
+        if out.returncode not in (0, 9):
+            raise RuntimeError(f"useradd {name}: {out.stderr}") from None
+        user = pwd.getpwnam(name)
+    for group in groups:
+        ensure_group(group)
+        if name not in grp.getgrnam(group).gr_mem:
+            subprocess.run(["gpasswd", "-a", name, group], check=True, capture_output=True)
+    return user
+
+
+def as_user(user: pwd.struct_passwd, *argv: str, timeout: float = 60,
+            stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `argv` as `user` with exactly its groups from the group database (setpriv: no
+    fork-time hooks, so nothing of the test's root credentials survives the exec)."""
+    return subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
+                           "--", *argv], capture_output=True, text=True, timeout=timeout, input=stdin,
+                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"}, cwd="/")
+
+
+def ctl_as(user: pwd.struct_passwd, socket: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return as_user(user, sys.executable, SANDBOXCTL, "--socket", socket, *args, timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+__all__ = ["HARDEN", "REPO", "SANDBOXD", "as_user", "cgroup_pids", "ctl_as", "descendants", "ensure_group",
+           "ensure_user", "launch", "launcher", "leftovers", "wait_for"]

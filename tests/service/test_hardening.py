@@ -1,0 +1,92 @@
+"""The unit's hardening, applied by hand (see harden.py), still lets the daemon build and run
+real workers; the directives the unit keeps off really do break them."""
+
+from __future__ import annotations
+
+import configparser
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Daemon
+from harden import KNOWN
+from svc import HARDEN, REPO, ensure_group, launcher  # noqa: F401 - a fixture
+
+UNIT = REPO / "packaging" / "systemd" / "sandboxd.service"
+HARDENING_PREFIXES = ("Protect", "Private", "Restrict", "Lock", "NoNew", "SystemCall", "Capability", "MemoryDeny")
+KEPT_OFF = ("RestrictNamespaces=yes", "ProtectControlGroups=yes", "ProtectKernelTunables=yes",
+            "MemoryDenyWriteExecute=yes", "ProtectHostname=yes")
+
+
+def unit_service_section() -> dict[str, str]:
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(UNIT.read_text())
+    return dict(parser["Service"])
+
+
+def unit_hardening() -> list[str]:
+    return [f"{k}={v}" for k, v in unit_service_section().items() if k.startswith(HARDENING_PREFIXES)]
+
+
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    """Outside /tmp, which PrivateTmp= replaces, and on a filesystem ProtectSystem= makes
+    read-only, like the RuntimeDirectory= it stands for."""
+    path = Path(f"/run/sbx-hard-{secrets.token_hex(4)}")
+    path.mkdir(mode=0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def hardened(directory: Path, directives: list[str]) -> tuple[str, ...]:
+    args = [sys.executable, HARDEN, "--writable", str(directory)]
+    for d in directives:
+        args += ["--directive", d]
+    return (*args, "--")
+
+
+def test_every_hardening_directive_of_the_unit_is_exercised() -> None:
+    directives = unit_hardening()
+    assert "NoNewPrivileges=yes" in directives and "ProtectSystem=strict" in directives
+    for d in directives:
+        assert d.split("=", 1)[0] in KNOWN, f"{d} is in the unit but tests/service/harden.py cannot apply it"
+    for d in KEPT_OFF:
+        assert d.split("=", 1)[0] not in unit_service_section(), f"{d} breaks the workers; keep it off"
+    assert unit_service_section()["Delegate"] == "yes"
+    assert unit_service_section()["Type"] == "notify"
+
+
+def test_daemon_builds_and_runs_workers_under_the_unit_hardening(
+        run_dir: Path, launcher: Callable[..., Daemon]) -> None:  # noqa: F811
+    ensure_group("sandboxd-test")
+    d = launcher({"socket_mode": "0660", "socket_group": "sandboxd-test"}, directory=run_dir / "d",
+                 prefix=hardened(run_dir, unit_hardening()))
+    with d.client() as c:
+        r = c.execute("print('py')")
+        assert (r.status, r.stdout) == ("ok", "py\n"), r
+        r = c.execute("console.log('js', 6 * 7)", language="javascript")
+        assert (r.status, r.stdout) == ("ok", "js 42\n"), r
+        r = c.execute("while True: pass", timeout_s=1)
+        assert r.status in ("timeout", "cpu_limit"), r
+        r = c.execute("x = bytearray(200 << 20); print(len(x))", memory_limit_mb=64)
+        assert r.status == "memory_limit", r
+        r = c.execute("import os\npid = os.fork()\nif pid == 0: os._exit(3)\nprint(os.waitpid(pid, 0)[1] >> 8)")
+        assert (r.status, r.stdout) == ("ok", "3\n"), r
+    assert d.stop() == 0, d.log()
+
+
+def test_directives_kept_off_break_the_workers(run_dir: Path, launcher: Callable[..., Daemon]) -> None:  # noqa: F811
+    """Each started alone, all at once: none of these daemons ever becomes ready."""
+    daemons = {directive: launcher({"languages": {"python": {"pool_size": 1}}}, directory=run_dir / f"off{i}",
+                                   wait=False, prefix=hardened(run_dir, [directive]))
+               for i, directive in enumerate(KEPT_OFF)}
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline and any(d.process.poll() is None for d in daemons.values()):
+        time.sleep(0.2)
+    for directive, d in daemons.items():
+        assert "event=ready" not in d.log(), f"{directive} did not break the daemon:\n{d.log()}"
