@@ -231,8 +231,10 @@ def build_filter(policy: Policy) -> sc.SyscallFilter:
     rule(eperm, "prctl", sc.Arg(0, sc.EQ, PR_SET_DUMPABLE), sc.Arg(1, sc.NE, 0))
     for option in PRCTL_EPERM:
         rule(eperm, "prctl", sc.Arg(0, sc.MASKED_EQ, LOW32, option))
-    rule(sc.ALLOW, "personality", sc.Arg(0, sc.EQ, PERSONALITY_QUERY))
-    rule(eperm, "personality", sc.Arg(0, sc.NE, PERSONALITY_QUERY))
+    # personality reads 32 bits too: personality(-1) is the same query as 0xffffffff.
+    rule(sc.ALLOW, "personality", sc.Arg(0, sc.MASKED_EQ, LOW32, PERSONALITY_QUERY))
+    for mask, value in complement_masks((PERSONALITY_QUERY,)):
+        rule(eperm, "personality", sc.Arg(0, sc.MASKED_EQ, mask, value))
     return f
 
 
