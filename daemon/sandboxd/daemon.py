@@ -302,6 +302,8 @@ class BuildFailed(RuntimeError):
 def run_daemon(cfg: Config, backend: Backend, socket_path: str, config_path: str | None,
                log_level: str | None, ready_fd: int | None) -> int:
     try:
+        # systemd's RuntimeDirectory= makes /run/sandboxd; launchd or a start by hand do not.
+        os.makedirs(os.path.dirname(socket_path) or ".", mode=0o755, exist_ok=True)
         lock_fd = acquire_lock(socket_path)
     except (SocketInUse, OSError) as exc:
         log.error("event=cannot_start error=%r", str(exc))

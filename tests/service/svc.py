@@ -4,6 +4,7 @@ check that nothing of a daemon is left on the host."""
 
 from __future__ import annotations
 
+import configparser
 import grp
 import os
 import pwd
@@ -21,6 +22,7 @@ from conftest import SANDBOXCTL, SANDBOXD, Daemon, cgroup_parents, merge, to_tom
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 HARDEN = str(HERE / "harden.py")
+UNIT = REPO / "packaging" / "systemd" / "sandboxd.service"
 
 BASE: dict[str, object] = {
     "socket_mode": "0600",
@@ -31,6 +33,14 @@ BASE: dict[str, object] = {
                        "memory_floor_mb": 64},
     },
 }
+
+
+def unit_service_section() -> dict[str, str]:
+    """The [Service] section of the shipped unit (systemd's syntax is close enough to INI)."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(UNIT.read_text())
+    return dict(parser["Service"])
 
 
 def write_config(path: Path, config: dict[str, object]) -> None:
@@ -173,7 +183,3 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20, interval: float
             return True
         time.sleep(interval)
     return predicate()
-
-
-__all__ = ["HARDEN", "REPO", "SANDBOXD", "as_user", "cgroup_pids", "ctl_as", "descendants", "ensure_group",
-           "ensure_user", "launch", "launcher", "leftovers", "wait_for"]

@@ -3,7 +3,6 @@ real workers; the directives the unit keeps off really do break them."""
 
 from __future__ import annotations
 
-import configparser
 import secrets
 import shutil
 import sys
@@ -14,19 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import Daemon
 from harden import KNOWN
-from svc import HARDEN, REPO, ensure_group, launcher  # noqa: F401 - a fixture
+from svc import HARDEN, ensure_group, launcher, unit_service_section  # noqa: F401 - a fixture
 
-UNIT = REPO / "packaging" / "systemd" / "sandboxd.service"
 HARDENING_PREFIXES = ("Protect", "Private", "Restrict", "Lock", "NoNew", "SystemCall", "Capability", "MemoryDeny")
 KEPT_OFF = ("RestrictNamespaces=yes", "ProtectControlGroups=yes", "ProtectKernelTunables=yes",
             "MemoryDenyWriteExecute=yes", "ProtectHostname=yes")
-
-
-def unit_service_section() -> dict[str, str]:
-    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string(UNIT.read_text())
-    return dict(parser["Service"])
 
 
 def unit_hardening() -> list[str]:
