@@ -17,6 +17,7 @@ from sandboxctl._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import __version__, lint
 from .admission import RawRequest, Rejected
+from .lint.offload import lint_off_loop
 from .peer import decode_peer, policy_for
 from .pool import percentile
 from .result import Finding, RunResult
@@ -53,10 +54,10 @@ def finding_to_pb(f: Finding) -> pb.Finding:
 
 
 async def _lint(language: str, code: bytes) -> list[Finding]:
-    """Lints in a worker thread: a 1 MB program takes about a second of CPU, which on the
-    event loop would stall every other client's output for as long."""
+    """Lints off the event loop (a thread, or a child process for large programs: see
+    lint/offload.py), so a 1 MB program does not stall every other client's output."""
     source = code.decode("utf-8", errors="replace")
-    found = await asyncio.to_thread(lint.lint, source, language)
+    found = await lint_off_loop(source, language)
     return [Finding(f.rule, f.severity, f.line, f.col, f.message) for f in found]
 
 

@@ -165,3 +165,29 @@ def test_an_off_daemon_lints_nothing_unless_the_client_raises_it(daemon_factory)
 def test_the_lint_rpc_refuses_an_oversized_program(shared_daemon):
     with Client(shared_daemon.socket) as c, pytest.raises(Exception, match="limit"):
         c.lint("x = 1\n" * 400_000, "python")
+
+
+def test_a_large_lint_does_not_stall_other_clients(shared_daemon):
+    """Linting 1 MB takes about a second of CPU; on the event loop it would hold every other
+    client's run until it finished, in a worker thread it does not."""
+    import threading
+    import time
+
+    big = ("def f(n):\n    return [i * i for i in range(n) if i % 3]\n\n" * 20_000)[: 1 << 20]
+    finished: dict[str, float] = {}
+
+    def lint_big() -> None:
+        with Client(shared_daemon.socket) as c:
+            c.lint(big, "python")
+        finished["lint"] = time.monotonic()
+
+    with Client(shared_daemon.socket) as c:
+        assert c.execute("print(1)").status == "ok"  # a warm connection and pool
+        worker = threading.Thread(target=lint_big)
+        worker.start()
+        time.sleep(0.1)  # the lint is under way
+        result = c.execute("print(2)", lint_policy="off")
+        finished["run"] = time.monotonic()
+        worker.join(60)
+    assert result.stdout == "2\n"
+    assert finished["run"] < finished["lint"]

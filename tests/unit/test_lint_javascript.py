@@ -132,7 +132,7 @@ def test_rule_stays_quiet_on_honest_code(rule: str, source: str) -> None:
 
 
 def test_every_javascript_rule_has_a_positive_and_a_negative_example() -> None:
-    js_rules = {r.id for r in RULES if "javascript" in r.languages} - {"js-analyser-unavailable"}
+    js_rules = {r.id for r in RULES if "javascript" in r.languages} - {"js-analyser-unavailable", "lint-incomplete"}
     assert js_rules == {r for r, _, _ in POSITIVE}
     assert js_rules == {r for r, _ in NEGATIVE}
 

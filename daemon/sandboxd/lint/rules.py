@@ -47,6 +47,9 @@ BOTH = ("python", "javascript")
 RULES: tuple[Rule, ...] = (
     Rule("syntax-error", "error", BOTH, "syntax error",
          "Code that does not parse cannot run; reporting it here gives the position without spending a worker."),
+    Rule("lint-incomplete", "error", BOTH, "the analysis did not finish",
+         "A program the analyser cannot get through in its time budget (or that crashes it) is "
+         "unchecked, not clean; reporting it as an error keeps the 'deny' policy failing closed."),
     Rule("py-import-dangerous", "error", PY, "import of a module that escapes or is blocked by the sandbox",
          "ctypes/cffi reach raw memory, subprocess/pty start programs, socket opens the network: "
          "exercise code never needs them and the sandbox refuses them anyway."),
