@@ -2,8 +2,9 @@
 
 The linter is advisory defence in depth, not the sandbox: it names risky code early (with
 positions an editor understands) and, under the ``deny`` policy, lets the daemon refuse a run
-that could only be an attack or would be killed anyway. It is a pure library: no I/O, no
-state, safe to call from any thread.
+that could only be an attack or would be killed anyway. The analysis is pure — no I/O, no
+state, safe to call from any thread; only offload.py, which keeps large programs off the
+daemon's event loop, starts a process.
 """
 
 from __future__ import annotations
