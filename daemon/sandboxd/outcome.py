@@ -19,9 +19,14 @@ class Observation:
     cpu_s: float
     cpu_limit_s: float
     worker_error: str | None = None
+    # The worker's pid 1 caught a forbidden system call (Linux: its seccomp listener) and
+    # killed the run. A bare SIGSYS is not proof of one: any program can raise it on itself.
+    violation: bool = False
 
 
 def classify(o: Observation) -> str:
+    if o.violation:
+        return "security_violation"
     if o.kill_reason:
         return o.kill_reason
     if o.oom_kills > 0:
@@ -30,8 +35,6 @@ def classify(o: Observation) -> str:
         return "cpu_limit"
     if o.signal == signals.SIGXFSZ:
         return "file_size_limit"
-    if o.signal == signals.SIGSYS:
-        return "security_violation"
     failed = o.signal is not None or (o.exit_code not in (None, 0))
     if o.pids_limit_hits > 0 and failed:
         return "process_limit"
@@ -43,14 +46,12 @@ def classify(o: Observation) -> str:
 
 
 
-def violation_error(violation: object) -> str:
+def violation_error(violation: dict[str, object]) -> str:
     """The `error` of a security_violation: the forbidden call a Linux worker's pid 1 caught
     through its seccomp listener ({"nr", "arch", "pid"}), named by libseccomp."""
-    if isinstance(violation, dict):
-        nr, arch = violation.get("nr"), violation.get("arch")
-        if isinstance(nr, int) and isinstance(arch, int):
-            from .linux.seccomp_policy import describe_violation
+    nr, arch = violation.get("nr"), violation.get("arch")
+    if isinstance(nr, int) and isinstance(arch, int):
+        from .linux.seccomp_policy import describe_violation
 
-            return describe_violation(nr, arch)
-        return "a forbidden system call (its caller was gone before it could be named): the run was killed"
-    return "killed by SIGSYS: a forbidden system call"
+        return describe_violation(nr, arch)
+    return "a forbidden system call (its caller was gone before it could be named): the run was killed"

@@ -182,17 +182,18 @@ class RunDriver:
         message = message or {}
         exit_code = message.get("exit_code")
         sig = message.get("signal")
+        violation = message.get("violation")
         if self.kill_reason and sig is None and exit_code is None:
             sig = signal.SIGKILL
         cpu_ns = self._cpu_ns()
         obs = Observation(self.kill_reason, exit_code if isinstance(exit_code, int) else None,
                           sig if isinstance(sig, int) else None, c.oom_kills(), c.pids_limit_hits(),
-                          cpu_ns / 1e9, spec.limits.cpu_s)
+                          cpu_ns / 1e9, spec.limits.cpu_s, violation=isinstance(violation, dict))
         result.status = classify(obs)
         if result.status == "error":
             result.error = str(message.get("error") or "the worker died before reporting an exit status")
-        elif result.status == "security_violation":
-            result.error = violation_error(message.get("violation"))
+        elif isinstance(violation, dict):
+            result.error = violation_error(violation)
         result.exit_code = obs.exit_code
         result.signal = obs.signal
         result.stdout, result.stderr = bytes(self.out.kept), bytes(self.err.kept)

@@ -532,3 +532,9 @@ def _cmdline_has(pid: str, marker: str) -> bool:
         return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+def test_a_self_raised_sigsys_is_not_a_violation(client: Client) -> None:
+    """Only pid 1's seccomp listener reports violations; any program may raise SIGSYS itself."""
+    r = run(client, "import signal\nos.kill(os.getpid(), signal.SIGSYS)\n")
+    assert (r.status, r.signal, r.error) == ("killed", 31, None), r
