@@ -538,3 +538,13 @@ def test_a_self_raised_sigsys_is_not_a_violation(client: Client) -> None:
     """Only pid 1's seccomp listener reports violations; any program may raise SIGSYS itself."""
     r = run(client, "import signal\nos.kill(os.getpid(), signal.SIGSYS)\n")
     assert (r.status, r.signal, r.error) == ("killed", 31, None), r
+
+
+def test_an_exec_mode_python_worker_is_filtered_the_same(daemon_factory) -> None:
+    """mode = "exec" starts a fresh interpreter as pid 1: the listener must survive that execve."""
+    d = daemon_factory({"languages": {"python": {"mode": "exec", "pool_size": 1}, "javascript": {"pool_size": 0}}})
+    with d.client() as c:
+        assert run_json(c, "import socket\n" + errno_of("socket.socket(socket.AF_INET)")) == "EPERM"
+        r = run(c, "libc.ptrace(0, 0, None, None)\nprint('after')\n")
+        assert r.status == "security_violation", r
+        assert (r.error, r.stdout) == ("forbidden system call ptrace: the run was killed", "before\n")
