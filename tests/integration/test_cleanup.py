@@ -166,3 +166,31 @@ def test_runs_leave_no_files_on_the_host(bare: Client, bare_daemon: Daemon) -> N
     assert sorted(os.listdir(bare_daemon.dir)) == before
     assert not os.path.exists("/tmp/made") and not os.path.exists("/dev/shm/made")
     assert_nothing_left(bare_daemon)
+
+
+def test_a_run_that_keeps_forking_is_torn_down_completely(bare: Client, bare_daemon: Daemon) -> None:
+    """Processes that fork and exit nonstop race any kill that reads a pid list first."""
+    code = ("import os, time\nfor _ in range(6):\n    if os.fork() == 0:\n        os.setsid()\n"
+            "        while True:\n            try:\n                pid = os.fork()\n            except OSError:\n"
+            "                continue\n            if pid == 0:\n                os._exit(0)\n"
+            "            os.waitpid(pid, 0)\nprint('storm', flush=True)\ntime.sleep(60)\n")
+    r = bare.execute(code, timeout_s=1, max_processes=32)
+    assert (r.status, r.stdout) == ("timeout", "storm\n"), r
+    assert_nothing_left(bare_daemon)
+
+
+def test_an_async_client_that_stops_reading_cancels_the_run(bare_daemon: Daemon) -> None:
+    import asyncio
+
+    from sandboxctl import AsyncClient
+
+    async def main() -> None:
+        async with AsyncClient(bare_daemon.socket) as c:
+            stream = c.stream(DOUBLE_FORK + "time.sleep(300)\n", timeout_s=300)
+            async for event in stream:
+                if event.kind == "stdout":
+                    break
+            await stream.aclose()
+
+    asyncio.run(main())
+    assert_nothing_left(bare_daemon)

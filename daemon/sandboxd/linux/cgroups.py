@@ -190,18 +190,35 @@ class V1Cgroup(RunCgroup):
         return [int(p) for p in _read(self._f("pids", "cgroup.procs")).split()]
 
     def kill(self) -> None:
-        # Freeze first so nothing can fork between reading the list and the kill.
+        # Freeze first so nothing can fork between reading the list and the kill. A frozen
+        # task holds its SIGKILL until it is thawed, so the thaw must happen whatever else
+        # fails: a cgroup left FROZEN would keep its processes forever.
         state = self._f("freezer", "freezer.state")
         try:
             _write(state, "FROZEN")
-            for pid in set(self.pids()) | {int(p) for p in _read(self._f("memory", "cgroup.procs")).split()}:
+        except FileNotFoundError:
+            pass
+        try:
+            for pid in self._every_pid():
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            _write(state, "THAWED")
-        except FileNotFoundError:
-            pass
+        finally:
+            try:
+                _write(state, "THAWED")
+            except FileNotFoundError:
+                pass
+
+    def _every_pid(self) -> set[int]:
+        """Processes in any of the worker's controllers; one already removed holds none."""
+        found: set[int] = set()
+        for procs in self.procs_files:
+            try:
+                found.update(int(p) for p in _read(procs).split())
+            except FileNotFoundError:
+                continue
+        return found
 
     def remove(self) -> None:
         for path in self.paths.values():
