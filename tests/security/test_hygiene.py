@@ -80,3 +80,27 @@ def test_nothing_of_the_daemon_in_the_interpreter(client: Client) -> None:
                           "path": [p for p in sys.path if 'venv' in p or 'sandboxd' in p]}))
         """)
     assert got == {"modules": [], "path": []}
+
+
+def test_signal_dispositions_are_a_fresh_processs(client: Client) -> None:
+    got = run_json(client, """
+        import json, signal
+        ignored = int(open('/proc/self/status').read().split('SigIgn:')[1].split()[0], 16)
+        print(json.dumps({"ignored": [s for s in range(1, 65) if ignored >> (s - 1) & 1],
+                          "sigint": signal.getsignal(signal.SIGINT) is signal.default_int_handler}))
+        """)
+    assert got == {"ignored": [13], "sigint": True}  # SIGPIPE, as Python itself sets it up
+    r = client.execute("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n", language="python")
+    assert (r.status, r.exit_code) == ("ok", 1) and r.stderr.rstrip().endswith("KeyboardInterrupt"), r
+
+
+def test_the_workers_init_ignores_the_signals_a_run_can_send(client: Client) -> None:
+    code = """
+        import os, signal, time
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGCHLD):
+            os.kill(1, sig)
+        time.sleep(0.3)
+        print('init still there')
+        """
+    r = client.execute(textwrap.dedent(code), language="python")
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 0, "init still there\n"), r

@@ -165,11 +165,27 @@ def start_runner(mode, argv):
         os.dup2(go_r, GO)
         os.set_inheritable(GO, True)  # dup2 onto itself (go_r is often 5) keeps CLOEXEC
         os.closerange(GO + 1, 1024)
+        restore_signals(mode)
         if mode == "python":
             python_runner()
         os.execv(argv[0], argv)
     os.close(go_r)
     return pid, go_w
+
+
+def restore_signals(mode):
+    """The runner starts with a fresh process's signal dispositions (plus what Python itself sets
+    up in a Python runner): nothing the daemon or the fork server ignored (SIGINT, SIGQUIT…)
+    carries over into the user's program, where an ignored disposition would even survive exec."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    if mode == "python":
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 
 def cpu_seconds_used(pid):
@@ -279,6 +295,9 @@ def supervise(runner, listener):
 def main(mode, argv):
     runner, go_w = start_runner(mode, argv)
     make_untouchable()
+    # pid 1 gets only the signals it handles from inside its namespace: it handles none the
+    # run could use to end it early (Python's own SIGINT handler would raise in here).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener = seccomp_listener()
     limit_runner(runner, go_w)
     silence_own_stdio()
