@@ -548,3 +548,28 @@ def test_an_exec_mode_python_worker_is_filtered_the_same(daemon_factory) -> None
         r = run(c, "libc.ptrace(0, 0, None, None)\nprint('after')\n")
         assert r.status == "security_violation", r
         assert (r.error, r.stdout) == ("forbidden system call ptrace: the run was killed", "before\n")
+
+
+def test_kernel_interfaces_in_proc_are_closed(client: Client) -> None:
+    got = run_json(client, """
+        out = {}
+        for p, mode in [('/proc/sysrq-trigger', 'w'), ('/proc/kcore', 'rb'), ('/proc/kmsg', 'rb'),
+                        ('/proc/sys/kernel/hostname', 'w'), ('/proc/sys/kernel/core_pattern', 'w'),
+                        ('/proc/sys/vm/drop_caches', 'w'), ('/proc/self/oom_score_adj', 'w'), ('/proc/1/mem', 'rb')]:
+            try:
+                with open(p, mode) as f:
+                    f.write('1') if 'w' in mode else f.read(16)
+                out[p] = 'done'
+            except OSError as e:
+                out[p] = errno.errorcode[e.errno]
+        out['kallsyms'] = sorted({line.split()[0] for line in open('/proc/kallsyms') if line.strip()})
+        out['keys'] = open('/proc/keys').read() + open('/proc/key-users').read()
+        print(json.dumps(out))
+        """)
+    # sysrq-trigger and kcore are not even there: this /proc belongs to the worker's own
+    # namespaces; /proc/sys and every other write is refused; no kernel address or key leaks.
+    assert got.pop("kallsyms") == ["0000000000000000"]
+    assert got.pop("keys") == ""
+    assert got == {"/proc/sysrq-trigger": "ENOENT", "/proc/kcore": "ENOENT", "/proc/kmsg": "EACCES",
+                   "/proc/sys/kernel/hostname": "EACCES", "/proc/sys/kernel/core_pattern": "EACCES",
+                   "/proc/sys/vm/drop_caches": "EACCES", "/proc/self/oom_score_adj": "EACCES", "/proc/1/mem": "EACCES"}
