@@ -240,6 +240,8 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
+            if _early_stop:
+                self.stop.set()
             if self.cfg.metrics_listen:
                 metrics = MetricsServer(self.service, self.cfg.metrics_listen)
                 try:
@@ -299,8 +301,19 @@ class BuildFailed(RuntimeError):
     """No worker of some language could be built during warm-up."""
 
 
+_early_stop: list[int] = []
+
+
+def _stop_early(signum: int, _frame: object) -> None:
+    """SIGTERM before the event loop exists (cleaning a crashed predecessor's cgroups can
+    take seconds) is remembered and honoured as soon as the loop runs, not fatal midway."""
+    _early_stop.append(signum)
+
+
 def run_daemon(cfg: Config, backend: Backend, socket_path: str, config_path: str | None,
                log_level: str | None, ready_fd: int | None) -> int:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_early)
     try:
         # systemd's RuntimeDirectory= makes /run/sandboxd; launchd or a start by hand do not.
         os.makedirs(os.path.dirname(socket_path) or ".", mode=0o755, exist_ok=True)

@@ -8,6 +8,7 @@ import configparser
 import grp
 import os
 import pwd
+import re
 import secrets
 import signal
 import subprocess
@@ -43,20 +44,30 @@ def unit_service_section() -> dict[str, str]:
     return dict(parser["Service"])
 
 
-def write_config(path: Path, config: dict[str, object]) -> None:
-    path.write_text(to_toml(config))
+def rewrite_config(path: Path, cgroup_name: str, config: dict[str, object] | None) -> None:
+    """The test defaults, the daemon's own cgroup parent, then `config` on top."""
+    path.write_text(to_toml(merge(merge(BASE, {"sandbox": {"cgroup_name": cgroup_name}}), config or {})))
+
+
+def reload(d: Daemon, config: dict[str, object] | None, count: int) -> None:
+    """Rewrites `d`'s config and sends SIGHUP; waits for the `count`-th reload attempt."""
+    rewrite_config(d.config_path, d.cgroup_name, config)
+    d.process.send_signal(signal.SIGHUP)
+    if not wait_for(lambda: len(re.findall(r"event=reload(ed|_failed)", d.log())) >= count, 10):
+        raise AssertionError(f"no reload:\n{d.log()}")
 
 
 def launch(directory: Path, config: dict[str, object] | None = None, *, prefix: tuple[str, ...] = (),
            env: dict[str, str] | None = None, wait: bool = True, cgroup_name: str | None = None,
            stderr_path: Path | None = None) -> Daemon:
-    """Starts `prefix... sandboxd --foreground` on `directory`/sandboxd.sock."""
+    """Starts `prefix... sandboxd --foreground` on `directory`/sandboxd.sock; each start in
+    the same directory (a restart) logs to a file of its own."""
     name = cgroup_name or f"sandboxd-test-{secrets.token_hex(4)}"
-    cfg = merge(merge(BASE, {"sandbox": {"cgroup_name": name}}), config or {})
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "sandboxd.toml"
-    write_config(config_path, cfg)
-    log_path = stderr_path or directory / "daemon.log"
+    rewrite_config(config_path, name, config)
+    log_path = stderr_path or next(directory / f"daemon{i}.log" for i in range(1000)
+                                   if not (directory / f"daemon{i}.log").exists())
     sock = str(directory / "sandboxd.sock")
     base_env = {k: v for k, v in os.environ.items()
                 if k not in ("SANDBOXD_SOCKET", "NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID")}

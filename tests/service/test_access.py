@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 from conftest import SANDBOXCTL, Daemon
 from sandboxctl import PermissionDenied, RequestRejected, ResourceExhausted
-from svc import as_user, ctl_as, ensure_group, ensure_user, launcher, wait_for, write_config  # noqa: F401
+from svc import (
+    as_user,
+    ctl_as,
+    ensure_group,
+    ensure_user,
+    launcher,  # noqa: F401 - a fixture
+    wait_for,
+)
 
 GROUP = "sandboxd-test"
 PROGRAM = "import os\nprint('uid', os.getuid(), 'hello')\n"

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import Daemon
 from harden import KNOWN
-from svc import HARDEN, ensure_group, launcher, unit_service_section  # noqa: F401 - a fixture
+from svc import (
+    HARDEN,
+    ensure_group,
+    launcher,  # noqa: F401 - a fixture
+    unit_service_section,
+)
 
 HARDENING_PREFIXES = ("Protect", "Private", "Restrict", "Lock", "NoNew", "SystemCall", "Capability", "MemoryDeny")
 KEPT_OFF = ("RestrictNamespaces=yes", "ProtectControlGroups=yes", "ProtectKernelTunables=yes",
