@@ -4,13 +4,18 @@ A run takes one ready worker, uses it once, and the pool refills behind it. Buil
 bounded across all pools by one semaphore (they compete for the same cores). A worker that
 dies or speaks out of turn while idle is dropped and replaced. With no ready worker, the
 request waits for the next one built (a bounded queue; past it, the caller is told so).
+
+The replacement for a worker taken warm is not started at once: building a worker costs
+several milliseconds of CPU on each of the host's cores (forks, mounts, the interpreter), and
+a hello-world run is over in about one. The build starts when the run that took the worker
+ends, or after `REFILL_DELAY_S` if it runs longer, so a short run never shares the CPU with
+the build of its own replacement. A request that finds the pool empty starts a build at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +26,9 @@ from .worker import Worker
 log = logging.getLogger("sandboxd.pool")
 
 RETRY_BACKOFF_S = (0.1, 0.5, 2.0, 5.0)
+FAILURES_BEFORE_GIVING_UP = 3
+REFILL_DELAY_S = 0.02
+HANDOVER_WINDOW = 2000
 
 
 class PoolFull(Exception):
@@ -38,6 +46,7 @@ class PoolStats:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile; 0 for no values (a pool that has not served yet)."""
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -46,6 +55,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Pool:
+    """The warm workers of one language; every method runs on the daemon's event loop."""
+
     def __init__(self, language: str, target: int, build: Callable[[str], Awaitable[Worker]],
                  build_slots: asyncio.Semaphore, max_waiting: int,
                  discard: Callable[[Worker], None]) -> None:
@@ -56,28 +67,40 @@ class Pool:
         self._discard = discard
         self.max_waiting = max_waiting
         self.ready: deque[Worker] = deque()
-        self.building = 0
+        self.building = 0  # builds started and not finished (including those queued for a slot)
         self.waiters: deque[asyncio.Future[Worker]] = deque()
         self.stats = PoolStats()
-        self.handover_ms: deque[float] = deque(maxlen=2000)
+        # From the request reaching the pool to its code being in the worker's pipe.
+        self.handover_ms: deque[float] = deque(maxlen=HANDOVER_WINDOW)
         self._failures = 0
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refill_timer: asyncio.TimerHandle | None = None
 
     def mean_build_ms(self) -> float:
         return self.stats.build_ms_total / self.stats.builds if self.stats.builds else 0.0
 
+    def wanted(self) -> int:
+        """Workers the pool should hold or be building: its target plus one per waiter."""
+        return max(self.target, 0) + len(self.waiters)
+
     def refill(self) -> None:
         """Starts builds until ready + building covers the target and every waiter."""
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
+            self._refill_timer = None
         if self._closed:
             return
         self._drop_stale()
-        want = max(self.target, 0) + len(self.waiters)
-        while len(self.ready) + self.building < want:
+        while len(self.ready) + self.building < self.wanted():
             self.building += 1
             task = asyncio.create_task(self._build_one())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _refill_soon(self) -> None:
+        if self._refill_timer is None and not self._closed:
+            self._refill_timer = asyncio.get_running_loop().call_later(REFILL_DELAY_S, self.refill)
 
     def _drop_stale(self) -> None:
         for worker in [w for w in self.ready if not w.alive()]:
@@ -92,7 +115,8 @@ class Pool:
             if self._failures:
                 await asyncio.sleep(RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S)) - 1])
             async with self._slots:
-                if self._closed:
+                # Waiters may have given up while this build queued for a slot.
+                if self._closed or len(self.ready) + self.building > self.wanted():
                     return
                 worker = await self._build(self.language)
             self._failures = 0
@@ -102,7 +126,7 @@ class Pool:
             self._failures += 1
             self.stats.build_failures += 1
             log.error("event=build_failed language=%s error=%r", self.language, str(exc))
-            if self._failures >= 3:
+            if self._failures >= FAILURES_BEFORE_GIVING_UP:
                 self._fail_waiters(exc)
         finally:
             self.building -= 1
@@ -110,11 +134,13 @@ class Pool:
             if not self._closed:
                 self.refill()
             return
-        worker.status.drain.done.add_done_callback(lambda _: self._on_idle_death())
+        # A worker's status pipe closes when it dies; if that happens while it is idle here,
+        # refill() drops it and builds its replacement.
+        worker.status.drain.done.add_done_callback(lambda _: self._on_status_closed())
         self._offer(worker)
 
-    def _on_idle_death(self) -> None:
-        if not self._closed:
+    def _on_status_closed(self) -> None:
+        if not self._closed and any(not w.alive() for w in self.ready):
             self.refill()
 
     def _fail_waiters(self, exc: Exception) -> None:
@@ -136,17 +162,19 @@ class Pool:
 
     async def acquire(self) -> tuple[Worker, bool]:
         """A worker for one run and whether it was already warm when asked for."""
-        started = time.monotonic()
         while self.ready:
             worker = self.ready.popleft()
             if worker.alive():
-                self._served(started)
-                self.refill()
+                self.stats.runs_served += 1
+                self._refill_soon()
                 return worker, True
             self.stats.replaced_stale += 1
             self._discard(worker)
+        if self._closed:
+            raise BuildError("the daemon is shutting down")
         if len(self.waiters) >= self.max_waiting:
-            raise PoolFull(f"{len(self.waiters)} requests are already waiting for a {self.language} worker")
+            raise PoolFull(f"{len(self.waiters)} requests are already waiting for a {self.language} "
+                           f"worker (max_queue = {self.max_waiting})")
         fut: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
         self.waiters.append(fut)
         self.stats.cold_starts += 1
@@ -160,13 +188,16 @@ class Pool:
         finally:
             if fut in self.waiters:
                 self.waiters.remove(fut)
-        self._served(started)
-        self.refill()
+        self.stats.runs_served += 1
         return worker, False
 
-    def _served(self, started: float) -> None:
-        self.stats.runs_served += 1
-        self.handover_ms.append((time.monotonic() - started) * 1000)
+    def release(self, worker: Worker) -> None:
+        """The run on `worker` is over: destroy it and build its replacement now."""
+        self._discard(worker)
+        self.refill()
+
+    def record_handover(self, ms: float) -> None:
+        self.handover_ms.append(ms)
 
     def resize(self, target: int) -> None:
         self.target = target
@@ -176,6 +207,9 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
+            self._refill_timer = None
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -76,6 +76,7 @@ class RunDriver:
         self.samples: list[tuple[float, int]] = []
         self.max_tasks = 0
         self.cpu_base = (0, 0)
+        self.started_at: float | None = None  # when the request went to the worker: hand-over ends
         self.start_peak: int | None = None
 
     def cancel(self, reason: str = "killed") -> None:
@@ -150,7 +151,7 @@ class RunDriver:
         self.last = worker.baseline
         self.cpu_base = (self.last.cpu_user_ns, self.last.cpu_system_ns)
         self.start_peak = c.peak_processes()
-        started = time.monotonic()
+        started = self.started_at = time.monotonic()
         self.samples.append((started, self.last.memory_bytes))
         out = Drain(worker.stdout_fd, lambda d: self._on_output(self.out, d))
         err = Drain(worker.stderr_fd, lambda d: self._on_output(self.err, d))

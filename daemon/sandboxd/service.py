@@ -122,8 +122,9 @@ class Service:
             driver = RunDriver(run_id, worker, spec, emit, self.base_env)
             self.active[run_id] = driver
             await on_started(run_id, warm)
-            pool.handover_ms.append((time.monotonic() - started) * 1000)
             result = await driver.run()
+            if driver.started_at is not None:
+                pool.record_handover((driver.started_at - started) * 1000)
             result.warm_start = warm
             result.lint = list(lint or [])
         finally:
@@ -132,7 +133,7 @@ class Service:
                 del self.runs_by_uid[peer.uid]
             self.active.pop(run_id, None)
             if worker is not None:
-                self.discard(worker)
+                pool.release(worker)
         self.runs_total += 1
         self.status_counts[result.status] += 1
         u = result.usage

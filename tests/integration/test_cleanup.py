@@ -194,3 +194,33 @@ def test_an_async_client_that_stops_reading_cancels_the_run(bare_daemon: Daemon)
 
     asyncio.run(main())
     assert_nothing_left(bare_daemon)
+
+
+def test_runs_end_when_the_daemon_dies(daemon_factory, tmp_path: Path) -> None:
+    """A daemon killed outright cannot enforce timeouts any more: its workers notice it is
+    gone and end their runs themselves. The next daemon removes the cgroups left behind."""
+    uid_base = private_uid_base()
+    config = {"sandbox": {"uid_base": uid_base, "uid_count": UID_COUNT},
+              "languages": {"python": {"pool_size": 1}, "javascript": {"pool_size": 1}}}
+    d = daemon_factory(config)
+    program = tmp_path / "forever.py"
+    program.write_text(DOUBLE_FORK + "time.sleep(300)\n")
+    cli = subprocess.Popen([SANDBOXCTL, "--socket", d.socket, "exec", str(program), "--timeout", "300"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert cli.stdout is not None and cli.stdout.readline() == b"spawned\n"
+        d.process.kill()
+        d.process.wait()
+        _, err = cli.communicate(timeout=30)
+    finally:
+        cli.kill()
+        cli.wait()
+    assert cli.returncode == 125
+    assert b"Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert wait_until(lambda: not processes_in_uid_range(uid_base, UID_COUNT)), \
+        f"processes outlived the daemon: {processes_in_uid_range(uid_base, UID_COUNT)}"
+    successor = daemon_factory(config, cgroup_name=d.cgroup_name)
+    with successor.client() as c:
+        assert c.execute("print('after')").stdout == "after\n"
+    assert successor.stop() == 0
+    assert workers(d.cgroup_name) == [], "the successor did not remove the dead daemon's cgroups"

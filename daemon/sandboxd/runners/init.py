@@ -194,6 +194,16 @@ def cpu_seconds_used(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_for_run(runner):
+    """Blocks until the control pipe has a run (or was closed); False when the runner died
+    first, while idle. pid 1 then reports at once: the daemon sees an idle worker speak out of
+    turn and replaces it, rather than handing a dead runner the next run."""
+    pidfd = os.pidfd_open(runner)
+    readable, _, _ = select.select([CTL, pidfd], [], [])
+    os.close(pidfd)
+    return CTL in readable
+
+
 def limit_runner(runner, go_w):
     """Applies the run's rlimits to the runner, then lets it read its request."""
     try:
@@ -268,12 +278,17 @@ def receive_violation(listener):
 
 
 def supervise(runner, listener):
-    """Waits for the runner to end, reaping orphans; on a seccomp notification kills the run."""
+    """Waits for the runner to end, reaping orphans; on a seccomp notification kills the run.
+
+    The daemon holds the only read end of the status pipe: when it goes away (a crash, a
+    SIGKILL) the pipe reports an error here, and the run is ended at once rather than left
+    running with nobody to enforce its wall-clock timeout."""
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
     poller = select.poll()
     poller.register(wake_r, select.POLLIN)
+    poller.register(STATUS, 0)  # POLLERR once the reader is gone
     if listener is not None:
         poller.register(listener, select.POLLIN)
     while True:
@@ -281,6 +296,9 @@ def supervise(runner, listener):
         if status is not None:
             return status, None
         for fd, _ in poller.poll():
+            if fd == STATUS:
+                os.kill(-1, signal.SIGKILL)
+                os._exit(1)
             if fd == listener:
                 violation = receive_violation(listener)
                 os.kill(-1, signal.SIGKILL)
@@ -299,7 +317,8 @@ def main(mode, argv):
     # run could use to end it early (Python's own SIGINT handler would raise in here).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener = seccomp_listener()
-    limit_runner(runner, go_w)
+    if wait_for_run(runner):
+        limit_runner(runner, go_w)
     silence_own_stdio()
     status, violation = supervise(runner, listener)
     if violation is not None:
