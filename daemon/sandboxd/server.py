@@ -7,6 +7,7 @@ the daemon down.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import platform
 import time
@@ -103,11 +104,13 @@ class SandboxServicer(pb_grpc.SandboxServicer):
                     result = RunResult(id="", status="rejected", lint=findings,
                                        error="refused by lint policy 'deny': " + "; ".join(
                                            f"{f.rule} (line {f.line})" for f in findings if f.severity == "error"))
+                    self._refused(peer, raw, "rejected", result.error or "")
                     yield pb.ExecuteEvent(finished=result_to_pb(result))
                     return
             task = asyncio.create_task(self.service.execute(raw, peer, emit, on_started, findings))
         except Rejected as exc:
             self.service.reject_count()
+            self._refused(peer, raw, "rejected", str(exc))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             while True:
@@ -123,10 +126,13 @@ class SandboxServicer(pb_grpc.SandboxServicer):
             result = task.result()
         except Rejected as exc:
             self.service.reject_count()
+            self._refused(peer, raw, "rejected", str(exc))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except TooBusy as exc:
+            self._refused(peer, raw, "resource_exhausted", str(exc))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except Unavailable as exc:
+            self._refused(peer, raw, "unavailable", str(exc))
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         except Exception as exc:
             log.exception("event=run_crashed error=%r", str(exc))
@@ -136,9 +142,16 @@ class SandboxServicer(pb_grpc.SandboxServicer):
                 task.cancel()
                 try:
                     await task
-                except BaseException:  # noqa: BLE001 - the run is being abandoned either way
+                except BaseException:  # the run is being abandoned either way
                     pass
         yield pb.ExecuteEvent(finished=result_to_pb(result))
+
+    def _refused(self, peer: Peer, raw: RawRequest, status: str, reason: str) -> None:
+        """A refused request is logged like a finished run (who, what, why not): the audit
+        trail covers every request, not only those that ran."""
+        language = raw.language if raw.language in self.service.cfg.languages else "unknown"
+        log.info("event=run_refused peer_uid=%d peer_pid=%d language=%s sha256=%s status=%s reason=%r",
+                 peer.uid, peer.pid, language, hashlib.sha256(raw.code).hexdigest(), status, reason)
 
     def _lint_policy(self, requested: str) -> str:
         """The policy for this run: the configured one is a floor the request may only raise."""

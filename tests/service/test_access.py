@@ -160,6 +160,9 @@ def test_per_uid_limit_on_concurrent_runs(launcher: Callable[..., Daemon], users
     started.wait(20)
     with d.client() as c, pytest.raises(ResourceExhausted, match="uid 0 already has 2 runs in progress"):
         c.execute("print('third')")
+    digest = hashlib.sha256(b"print('third')").hexdigest()
+    assert re.search(rf"event=run_refused peer_uid=0 peer_pid={os.getpid()} language=python sha256={digest} "
+                     r"status=resource_exhausted reason='uid 0 already has 2", d.log()), "refusals are logged too"
     other = ctl_as(users["t1"], d.socket, "exec", str(shared_dir / "prog.py"))
     assert other.returncode == 0, f"the limit is per uid: {other.stderr}"
     for t in threads:
@@ -185,6 +188,7 @@ def test_request_size_caps(launcher: Callable[..., Daemon], kwargs: dict, messag
         with pytest.raises(RequestRejected) as info:
             c.execute(code, **kwargs)
         assert message in str(info.value)
+        assert f"status=rejected reason='{message}" in d.log()
         assert c.execute("print('fits')").stdout == "fits\n"
 
 
