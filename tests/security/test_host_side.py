@@ -103,3 +103,44 @@ def test_the_runs_files_have_no_host_directory(shared_daemon) -> None:
     t.join(30)
     assert result["r"].stdout == "held\n", result["r"]
     assert found == []
+
+
+def _conflicting_lock(path: str) -> bool:
+    import fcntl
+    import struct
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        probe = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)
+        return struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0] != fcntl.F_UNLCK
+    finally:
+        os.close(fd)
+
+
+def test_record_locks_on_shared_files_reach_no_other_run_nor_the_host(shared_daemon) -> None:
+    """isolate 2.4-2.6: a lock on a file every run shares read-only is a channel between runs.
+    Each worker sees the shared directories through its own overlay, so its locks are its own."""
+    target = os.path.realpath("/usr/bin/python3")
+    holder: dict[str, object] = {}
+
+    def hold() -> None:
+        with Client(shared_daemon.socket) as c:
+            holder["r"] = c.execute(
+                f"import fcntl, os, time\nfd = os.open({target!r}, os.O_RDONLY)\nfcntl.lockf(fd, fcntl.LOCK_SH)\n"
+                "print('locked', flush=True)\ntime.sleep(3)\n", language="python", timeout_s=20)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    time.sleep(1.5)
+    with Client(shared_daemon.socket) as c:
+        other = c.execute(f"""
+import fcntl, os, struct
+fd = os.open({target!r}, os.O_RDONLY)
+res = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+print("conflict" if struct.unpack("hhqqi", res)[0] != fcntl.F_UNLCK else "free")
+""", language="python", timeout_s=20)
+    on_host = _conflicting_lock(target)
+    t.join(30)
+    assert holder["r"].stdout == "locked\n", holder["r"]
+    assert other.stdout == "free\n", other
+    assert on_host is False

@@ -34,7 +34,7 @@ MIB = 1 << 20
 # What building a worker needs from the kernel, tried for real at start-up as the first worker
 # uid: switch uid, unshare every namespace, map the uid, mount a tmpfs. A sysctl can say
 # "allowed" while an LSM (AppArmor's userns restriction on Ubuntu 24.04) still refuses.
-_NAMESPACE_PROBE = """
+_NAMESPACE_PROBE = r"""
 import ctypes, os, sys
 uid = int(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
@@ -49,8 +49,15 @@ check(libc.prctl(4, 1, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE)")
 check(libc.unshare(int(sys.argv[2])) == 0, "unshare")
 with open("/proc/self/setgroups", "w") as f: f.write("deny")
 with open("/proc/self/uid_map", "w") as f: f.write("1000 %d 1" % uid)
+with open("/proc/self/gid_map", "w") as f: f.write("1000 %d 1" % uid)
 check(libc.mount(None, b"/", None, 0x44000, None) == 0, "making / private in a new mount namespace")
 check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None) == 0, "mounting a tmpfs in a new user namespace")
+os.mkdir("/tmp/empty"); os.mkdir("/tmp/view")
+lower = sys.argv[3].replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+if libc.mount(b"overlay", b"/tmp/view", b"overlay", 1, ("lowerdir=%s:/tmp/empty" % lower).encode()) == 0:
+    print("overlay")
+else:
+    print("no overlay: " + os.strerror(ctypes.get_errno()))
 """
 
 
@@ -114,6 +121,8 @@ class LinuxBackend(Backend):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.landlock_abi, self.landlock_missing = landlock.probe()
+        self.readonly_overlay = False  # decided by check_required's namespace probe
+        self.overlay_missing = "not probed"
         self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name)
         self.counter = itertools.count()
         self.prefix = secrets.token_hex(3)
@@ -195,22 +204,31 @@ class LinuxBackend(Backend):
         return ""
 
     def _probe_namespaces(self) -> None:
+        """Builds a bare namespace like a worker's; also finds out whether read-only
+        directories can be private overlays (rootfs.RootSpec.overlay)."""
         uid = self.cfg.sandbox.uid_base
-        out = subprocess.run([sys.executable, "-I", "-S", "-c", _NAMESPACE_PROBE, str(uid), str(NAMESPACES)],
+        dirs = [p for p in self.cfg.sandbox.readonly_paths if os.path.isdir(p) and not os.path.islink(p)]
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", _NAMESPACE_PROBE, str(uid), str(NAMESPACES),
+                              dirs[0] if dirs else "/usr"],
                              capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
         if out.returncode != 0:
             detail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
             raise RuntimeError(f"cannot build an isolated worker on this host ({detail}); sandboxd needs root "
                                "and unprivileged user namespaces that may mount (check AppArmor's "
                                "userns restriction and kernel.unprivileged_userns_clone)")
+        self.readonly_overlay = out.stdout.strip() == "overlay"
+        self.overlay_missing = out.stdout.strip().removeprefix("no overlay: ")
 
     def capabilities(self) -> list[Capability]:
         cg = self.hierarchy.version
+        shared = ("private overlays" if self.readonly_overlay else
+                  f"binds (no overlayfs here: {self.overlay_missing}; record locks on these shared files are "
+                  "visible to concurrent runs)")
         return [
             Capability("namespaces", True, "user, pid, net, mount, ipc, uts, cgroup per worker; "
                        "uid 1000 inside mapped to a per-worker unprivileged host uid (checked at start-up)"),
-            Capability("filesystem", True, "pivot_root into a private tmpfs root; read-only nosuid binds of "
-                       f"{', '.join(self.cfg.sandbox.readonly_paths)}; private tmpfs /work, /tmp, /dev/shm "
+            Capability("filesystem", True, "pivot_root into a private tmpfs root; read-only nosuid "
+                       f"{', '.join(self.cfg.sandbox.readonly_paths)} as {shared}; private tmpfs /work, /tmp, /dev/shm "
                        "(never opened by the daemon); /proc of the run's pid namespace only; /dev holds null, "
                        "zero, full, random, urandom; the host's /sys is not mounted"),
             Capability("network", True, "empty network namespace: no interfaces, loopback down"),
@@ -269,6 +287,7 @@ class LinuxBackend(Backend):
             worker_id=worker_id, argv=self._argv[language], env=WORKER_ENV,
             cgroup_procs=cg.procs_files, host_uid=host_id, host_gid=host_id,
             readonly_paths=list(sb.readonly_paths), exec_paths=self._exec_paths,
+            readonly_overlay=self.readonly_overlay,
             workdir_size_mb=sb.workdir_size_mb, tmp_size_mb=sb.tmp_size_mb,
             rlimits={"RLIMIT_CORE": [0, 0], "RLIMIT_NOFILE": [1024, 1024],
                      "RLIMIT_FSIZE": [fsize, fsize], "RLIMIT_CPU": [cpu, cpu],

@@ -46,6 +46,7 @@ class Blueprint:
     exec_paths: list[str]
     workdir_size_mb: int
     tmp_size_mb: int
+    readonly_overlay: bool  # see rootfs.RootSpec.overlay
     rlimits: dict[str, list[int]]
     landlock_abi: int
     seccomp: str  # the allowlist profile (seccomp_policy.PYTHON / NODE), "" for none
@@ -99,7 +100,7 @@ def _landlock_grants(bp: Blueprint) -> list[landlock.Grant]:
 
 
 def _become_init(bp: Blueprint) -> None:
-    rootfs.build(rootfs.RootSpec(tuple(bp.readonly_paths), bp.workdir_size_mb, bp.tmp_size_mb))
+    rootfs.build(rootfs.RootSpec(tuple(bp.readonly_paths), bp.workdir_size_mb, bp.tmp_size_mb, bp.readonly_overlay))
     libc.sethostname("sandbox")
     libc.setdomainname("sandbox")
     for name, (soft, hard) in bp.rlimits.items():

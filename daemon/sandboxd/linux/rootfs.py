@@ -16,6 +16,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 INNER_UID = 1000
 INNER_GID = 1000
 WORKDIR = "/work"
+EMPTY_LOWER = "/proc"
 
 # statvfs flag -> mount flag, for the flags the kernel locks on mounts a user namespace
 # inherits: a read-only remount must repeat them or it fails with EPERM.
@@ -34,6 +35,10 @@ class RootSpec:
     readonly_paths: tuple[str, ...]
     workdir_size_mb: int
     tmp_size_mb: int
+    # Read-only directories as a private overlayfs instead of a bind mount: every worker then
+    # has inodes of its own, so POSIX/OFD record locks on the files all runs share (which no
+    # filter can tell from locks on the run's own files) are invisible to other runs.
+    overlay: bool = False
 
 
 def _bind(source: str, target: str, flags: int) -> None:
@@ -51,15 +56,28 @@ def _bind_readonly(source: str, target: str) -> None:
     _bind(source, target, libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV)
 
 
-def _mirror(path: str, root: str) -> None:
-    """Recreates `path` under `root`: symlinks as symlinks (merged /usr), the rest bound."""
+def _overlay_readonly(source: str, target: str, empty: str) -> None:
+    """A lower-only (hence read-only) overlay of `source`; overlayfs wants two lower layers."""
+    def escape(p: str) -> str:
+        return p.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+
+    libc.mount("overlay", target, "overlay", libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV,
+               f"lowerdir={escape(source)}:{escape(empty)}")
+
+
+def _mirror(path: str, root: str, overlay: bool) -> None:
+    """Recreates `path` under `root`: symlinks as symlinks (merged /usr), directories as a
+    read-only overlay or bind, files bound."""
     target = root + path
     os.makedirs(os.path.dirname(target), exist_ok=True)
     if os.path.islink(path):
         os.symlink(os.readlink(path), target)
     elif os.path.isdir(path):
         os.makedirs(target, exist_ok=True)
-        _bind_readonly(path, target)
+        if overlay:
+            _overlay_readonly(path, target, root + EMPTY_LOWER)
+        else:
+            _bind_readonly(path, target)
     elif os.path.exists(path):
         with open(target, "x"):
             pass
@@ -104,13 +122,15 @@ def build(spec: RootSpec) -> None:
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     root = NEW_ROOT
     libc.mount("tmpfs", root, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=1m,mode=755")
+    # The overlays' empty second layer: the directory that /proc is mounted on later. An
+    # overlay keeps its own clone of each layer's mount, so it stays empty underneath.
+    os.makedirs(root + EMPTY_LOWER)
     for path in spec.readonly_paths:
-        _mirror(path, root)
+        _mirror(path, root, spec.overlay)
     _populate_etc(root)
     _populate_dev(root)
     # proc must be mounted while the host's /proc is still in this namespace: the kernel only
     # lets a user namespace mount proc where a fully visible one already exists.
-    os.makedirs(root + "/proc")
     libc.mount("proc", root + "/proc", "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
     for path, size, mode in ((WORKDIR, spec.workdir_size_mb, "700"), ("/tmp", spec.tmp_size_mb, "1777")):
         os.makedirs(root + path, exist_ok=True)
