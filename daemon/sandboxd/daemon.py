@@ -1,7 +1,8 @@
 """The daemon's lifetime: lock, socket, gRPC server, pools, signals, drain.
 
 SIGTERM/SIGINT drain (new runs refused with UNAVAILABLE, running ones get the grace period,
-then are killed; workers and cgroups removed; socket unlinked; exit 0). SIGHUP reloads the
+then are killed, or at once on a second signal; workers and cgroups removed; socket
+unlinked; exit 0). SIGHUP reloads the
 config without dropping running runs. Start-up first removes what a crashed predecessor on
 the same socket left: worker cgroups, the private gRPC directory, the stale socket.
 
@@ -184,6 +185,15 @@ class Daemon:
                  ",".join(f"{n}:{lang.pool_size}" for n, lang in self.cfg.languages.items()))
         notify("READY=1", self._status_line())
 
+    def _stop_signal(self) -> None:
+        """The first SIGTERM drains; a second one, while draining, kills the running runs
+        now instead of at the end of the grace period (an impatient `systemctl stop`)."""
+        if self.stop.is_set():
+            log.warning("event=drain_cut_short killing=%d", len(self.service.active))
+            for driver in list(self.service.active.values()):
+                driver.cancel("killed")
+        self.stop.set()
+
     def _status_line(self) -> str:
         pools = " ".join(f"{n}={len(p.ready)}/{p.target}" for n, p in self.service.pools.items())
         state = "draining" if self.service.draining else "serving"
@@ -238,7 +248,7 @@ class Daemon:
             relay = Relay(public, private_sock)
             await relay.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop.set)
+                loop.add_signal_handler(sig, self._stop_signal)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
             if _early_stop:
                 self.stop.set()

@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from conftest import SANDBOXCTL, SANDBOXD, Daemon, cgroup_parents, merge, to_toml, worker_cgroups
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -185,6 +187,13 @@ def as_user(user: pwd.struct_passwd, *argv: str, timeout: float = 60,
 
 def ctl_as(user: pwd.struct_passwd, socket: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return as_user(user, sys.executable, SANDBOXCTL, "--socket", socket, *args, timeout=timeout)
+
+
+def health_status(socket_path: str, service: str = "") -> int:
+    """The standard gRPC health check, through the daemon's public socket."""
+    with grpc.insecure_channel("unix:" + socket_path) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20, interval: float = 0.05) -> bool:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import Daemon, worker_cgroups
+from grpc_health.v1 import health_pb2
 from sandboxctl import Client, DaemonUnavailable, RequestRejected
 from svc import (
     cgroup_pids,
     descendants,
+    health_status,
     launch,
     launcher,  # noqa: F401 - a fixture
     leftovers,
@@ -93,6 +95,7 @@ def test_sigterm_drains_under_load(launcher: Callable[..., Daemon]) -> None:  # 
     assert wait_for(lambda: "event=draining" in d.log(), 5)
     with Client(d.socket) as c, pytest.raises(DaemonUnavailable, match="shutting down"):
         c.execute("print('too late')")
+    assert health_status(d.socket) == health_pb2.HealthCheckResponse.NOT_SERVING
     assert d.process.wait(30) == 0, d.log()
     took = time.monotonic() - sent
     runs.join()
@@ -102,6 +105,24 @@ def test_sigterm_drains_under_load(launcher: Callable[..., Daemon]) -> None:  # 
     assert not [p for p in running_pids + helpers if alive(p)], "a process outlived the daemon"
     assert not leftovers(d)
     assert "event=stopped" in d.log()
+
+
+def test_second_sigterm_cuts_the_drain_short(launcher: Callable[..., Daemon]) -> None:  # noqa: F811
+    d = launcher({"drain_grace_s": 60})
+    runs = Runs(d.socket)
+    runs.start("long", SLEEPER.format(120))
+    runs.wait_started(1)
+    d.process.send_signal(signal.SIGTERM)
+    assert wait_for(lambda: "event=draining" in d.log(), 5)
+    time.sleep(0.5)
+    assert d.process.poll() is None, "still draining: the grace period is a minute"
+    sent = time.monotonic()
+    d.process.send_signal(signal.SIGTERM)
+    assert d.process.wait(20) == 0
+    assert time.monotonic() - sent < 10
+    runs.join()
+    assert runs.outcomes == {"long": ["killed"]}
+    assert "event=drain_cut_short killing=1" in d.log()
 
 
 def test_reload_changes_pool_sizes_and_limits_without_dropping_runs(launcher: Callable[..., Daemon]) -> None:  # noqa: F811

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from conftest import Daemon
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from svc import (
+    health_status,
     launch,
     launcher,  # noqa: F401 - a fixture
     wait_for,
@@ -186,12 +186,6 @@ def test_plain_lines_when_journal_stream_is_not_our_stderr(launcher: Callable[..
         c.execute("print(1)")
     assert wait_for(lambda: "event=run_finished" in d.log(), 10)
     assert re.search(r"^\d{4}-\d\d-\d\dT[\d:.]+Z level=info event=run_finished run_id=\w+ peer_uid=0 ", d.log(), re.M)
-
-
-def health_status(socket_path: str, service: str = "") -> int:
-    with grpc.insecure_channel("unix:" + socket_path) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
 
 
 def test_health_is_serving_only_when_pools_are_ready(launcher: Callable[..., Daemon]) -> None:  # noqa: F811
