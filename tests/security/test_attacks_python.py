@@ -124,7 +124,22 @@ def test_32bit_int80_system_call_kills_the_run(client: Client) -> None:
         print(ctypes.CFUNCTYPE(ctypes.c_int)(addr)(), flush=True)
         """)
     assert r.status == "security_violation", r
-    assert r.error.startswith("forbidden system call getpid of a foreign ABI"), r.error
+    assert r.error == "forbidden system call getpid of a foreign ABI (i386): the run was killed", r.error
+    assert r.stdout == "before\n"
+
+
+def test_x32_system_call_kills_the_run(client: Client) -> None:
+    assert os.uname().machine == "x86_64", "this case is written for x86_64 (x32 is its ILP32 ABI)"
+    # mov eax, 0x40000027 (getpid with the x32 bit); syscall; ret
+    r = run(client, """
+        import mmap
+        page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        page.write(bytes([0xb8, 0x27, 0, 0, 0x40, 0x0f, 0x05, 0xc3]))
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+        print(ctypes.CFUNCTYPE(ctypes.c_int)(addr)(), flush=True)
+        """)
+    assert r.status == "security_violation", r
+    assert r.error == "forbidden system call getpid of a foreign ABI (x32): the run was killed", r.error
     assert r.stdout == "before\n"
 
 

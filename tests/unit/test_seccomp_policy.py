@@ -62,7 +62,9 @@ def test_violation_names_come_from_libseccomp() -> None:
         "forbidden system call ptrace: the run was killed"
     if pyseccomp.system_arch() == pyseccomp.Arch.X86_64:
         assert sp.describe_violation(20, pyseccomp.Arch.X86) == \
-            f"forbidden system call getpid of a foreign ABI (audit arch {pyseccomp.Arch.X86:#x}): the run was killed"
+            "forbidden system call getpid of a foreign ABI (i386): the run was killed"
+        assert sp.describe_violation(0x40000027, pyseccomp.Arch.X86_64) == \
+            "forbidden system call getpid of a foreign ABI (x32): the run was killed"
 
 
 PROBE = """

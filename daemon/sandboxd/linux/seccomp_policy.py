@@ -256,12 +256,22 @@ def allowed_count(profile: str) -> int:
     return sum(1 for name in ALLOW[profile] if number(name) is not None)
 
 
+X32_SYSCALL_BIT = 0x40000000
+
+
 def describe_violation(nr: int, arch: int) -> str:
-    """Names a call reported by a worker's pid 1 (`arch` is the AUDIT_ARCH of the call)."""
+    """Names a call reported by a worker's pid 1 (`arch` is the AUDIT_ARCH of the call). On
+    x86_64 the x32 ABI shares the native audit arch and marks its numbers with bit 30."""
+    if arch == sc.Arch.X86_64 and nr & X32_SYSCALL_BIT:
+        arch = sc.Arch.X32
     native = arch == sc.system_arch()
     try:
         name = sc.resolve_syscall(arch, nr).decode()
     except (ValueError, OSError):
         name = f"#{nr}"
-    where = "" if native else f" of a foreign ABI (audit arch {arch:#x})"
+    where = "" if native else f" of a foreign ABI ({_ARCH_NAMES.get(arch, f'audit arch {arch:#x}')})"
     return f"forbidden system call {name}{where}: the run was killed"
+
+
+_ARCH_NAMES = {sc.Arch.X86: "i386", sc.Arch.X32: "x32", sc.Arch.X86_64: "x86_64", sc.Arch.ARM: "arm",
+               sc.Arch.AARCH64: "aarch64"}
