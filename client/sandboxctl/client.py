@@ -124,6 +124,10 @@ def translate(exc: grpc.RpcError, socket: str) -> SandboxError:
             return DaemonUnavailable(f"no sandboxd socket at {socket} (is the daemon running?)")
         if not os.access(socket, os.R_OK | os.W_OK):
             return PermissionDenied(f"cannot open {socket}: permission denied (are you in its group?)")
+        if any(sign in details for sign in ("Socket closed", "Stream removed", "Connection reset")):
+            # The transport's words for a daemon that vanished in the middle of a call.
+            return DaemonUnavailable(f"lost the connection to sandboxd on {socket} ({details}); "
+                                     "did the daemon stop?")
         if "Connection refused" in details or "connect" in details.lower():
             return DaemonUnavailable(f"sandboxd is not answering on {socket}")
         return DaemonUnavailable(details)

@@ -217,6 +217,7 @@ def test_runs_end_when_the_daemon_dies(daemon_factory, tmp_path: Path) -> None:
         cli.wait()
     assert cli.returncode == 125
     assert b"Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert b"lost the connection to sandboxd" in err, err
     assert wait_until(lambda: not processes_in_uid_range(uid_base, UID_COUNT)), \
         f"processes outlived the daemon: {processes_in_uid_range(uid_base, UID_COUNT)}"
     successor = daemon_factory(config, cgroup_name=d.cgroup_name)
