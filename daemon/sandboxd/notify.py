@@ -1,4 +1,8 @@
-"""systemd readiness and watchdog (sd_notify); silent when not started by systemd."""
+"""systemd readiness, status and watchdog (sd_notify) through systemd-python.
+
+Silent when not started by systemd: without NOTIFY_SOCKET nothing is imported or sent, so
+the same daemon runs under launchd, by hand or in tests unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 
 
 def notify(*lines: str) -> bool:
+    """Sends one datagram of `KEY=value` lines; True when systemd got it."""
     if not os.environ.get("NOTIFY_SOCKET"):
         return False
     from systemd import daemon

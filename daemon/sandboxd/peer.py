@@ -6,6 +6,10 @@ the connection is relayed to the gRPC server on a socket only root can reach, fr
 socket bound to an abstract name that encodes those credentials. The handler reads them back
 from `context.peer()`. Nobody else can connect to the private socket, so nobody can forge
 that name.
+
+Whether a peer may use the daemon is decided on every call against the current config
+(`policy_for`), not once per connection: a SIGHUP that revokes a uid also stops the
+connections it already holds.
 """
 
 from __future__ import annotations

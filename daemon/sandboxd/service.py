@@ -92,6 +92,7 @@ class Service:
         self.cfg = cfg
         for name in cfg.languages:
             if name in self.pools:
+                self.pools[name].max_waiting = cfg.max_queue
                 self.pools[name].resize(cfg.languages[name].pool_size)
             else:
                 self.pools[name] = self._make_pool(name)
