@@ -237,3 +237,12 @@ def test_an_es_module_runs_as_one(shared_daemon: Daemon, write) -> None:
     assert (p.returncode, p.stdout) == (0, b"mod.mjs\n"), p.stderr
     p = shared_daemon.ctl("exec", write("fail.mjs", "throw new Error('esm boom');\n"))
     assert p.returncode == 1 and b"esm boom" in p.stderr
+
+
+def test_socket_comes_from_the_environment_without_socket_flag(shared_daemon: Daemon, write,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOXD_SOCKET", shared_daemon.socket)
+    p = subprocess.run([SANDBOXCTL, "exec", write("e.py", "print('via env')\n")], capture_output=True, timeout=60)
+    assert (p.returncode, p.stdout) == (0, b"via env\n"), p.stderr
+    with Client() as c:
+        assert c.execute("print('library via env')").stdout == "library via env\n"
