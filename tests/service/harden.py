@@ -23,6 +23,7 @@ import sys
 import pyseccomp as sc
 
 CLONE_NEWNS = 0x00020000
+MS_BIND = 4096
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
                    0x00000080)  # mnt, cgroup, uts, ipc, user, pid, net, time
 PROT_WRITE, PROT_EXEC = 0x2, 0x4
@@ -66,19 +67,26 @@ def inaccessible(*paths: str) -> None:
             run("mount", "-t", "tmpfs", "-o", "ro,mode=000", "tmpfs", path)
 
 
+def bind(source: str, target: str) -> None:
+    """mount(2) itself: mount(8) does not follow a /proc/self/fd link to the held node."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source.encode(), target.encode(), None, MS_BIND, None) != 0:
+        raise OSError(ctypes.get_errno(), f"bind {source} on {target}")
+
+
 def private_devices() -> None:
     """PrivateDevices=yes: a fresh /dev holding only the pseudo devices."""
+    names = ("null", "zero", "full", "random", "urandom", "tty")
+    # Hold the host's nodes (systemd mknods its own) before the new /dev covers them.
+    held = {name: os.open(f"/dev/{name}", os.O_PATH) for name in names}
     run("mount", "-t", "tmpfs", "-o", "mode=755,nosuid", "tmpfs", "/dev")
-    for name in ("null", "zero", "full", "random", "urandom", "tty"):
+    for name, fd in held.items():
         open(f"/dev/{name}", "w").close()
+        bind(f"/proc/self/fd/{fd}", f"/dev/{name}")
+        os.close(fd)
     os.makedirs("/dev/shm")
     os.makedirs("/dev/pts")
     run("mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", "/dev/shm")
-
-
-def bind_host_devices(saved: str) -> None:
-    for name in ("null", "zero", "full", "random", "urandom", "tty"):
-        run("mount", "--bind", f"{saved}/{name}", f"/dev/{name}")
 
 
 def syscall_group(name: str) -> list[str]:
@@ -163,17 +171,8 @@ def main() -> None:
     if libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
     run("mount", "--make-rprivate", "/")
-    saved = None
     if "PrivateDevices=yes" in directives:
-        # Keep the host's pseudo devices reachable before /dev is replaced (systemd mknods them).
-        saved = "/run/.harden-devices"
-        os.makedirs(saved, exist_ok=True)
-        run("mount", "-t", "tmpfs", "tmpfs", saved)
-        for name in ("null", "zero", "full", "random", "urandom", "tty"):
-            open(f"{saved}/{name}", "w").close()
-            run("mount", "--bind", f"/dev/{name}", f"{saved}/{name}")
         private_devices()
-        bind_host_devices(saved)
     if "PrivateTmp=yes" in directives:
         for path in ("/tmp", "/var/tmp"):
             run("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", path)
