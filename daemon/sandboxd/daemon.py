@@ -2,9 +2,9 @@
 
 SIGTERM/SIGINT drain (new runs refused with UNAVAILABLE, running ones get the grace period,
 then are killed, or at once on a second signal; workers and cgroups removed; socket
-unlinked; exit 0). SIGHUP reloads the
-config without dropping running runs. Start-up first removes what a crashed predecessor on
-the same socket left: worker cgroups, the private gRPC directory, the stale socket.
+unlinked; exit 0). SIGHUP reloads the config without dropping running runs. Start-up
+first removes what a crashed predecessor on the same socket left: worker cgroups, the
+private gRPC directory, the stale socket.
 
 Under systemd the daemon tells its state through sd_notify: READY=1 once the pools are
 warm, STATUS= with the pools every few seconds (and WATCHDOG=1 from the same event-loop
