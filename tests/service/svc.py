@@ -150,30 +150,49 @@ def launcher(tmp_short: Path) -> Iterator:
     assert not left, f"left behind: {left}"
 
 
-def ensure_group(name: str) -> int:
+def _account_tool(argv: list[str], done: Callable[[], bool]) -> None:
+    """Runs groupadd/useradd/gpasswd until `done()`: a concurrent test run may hold the
+    lock on /etc/passwd or /etc/group for a moment, or have made the account first."""
+    for _ in range(50):
+        if done():
+            return
+        out = subprocess.run(argv, capture_output=True, text=True)
+        if done():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{' '.join(argv)}: {out.stderr}")
+
+
+def _has_group(name: str) -> bool:
     try:
-        return grp.getgrnam(name).gr_gid
+        grp.getgrnam(name)
     except KeyError:
-        subprocess.run(["groupadd", "-f", "--system", name], check=True, capture_output=True)
-        return grp.getgrnam(name).gr_gid
+        return False
+    return True
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def ensure_group(name: str) -> int:
+    _account_tool(["groupadd", "-f", "--system", name], lambda: _has_group(name))
+    return grp.getgrnam(name).gr_gid
 
 
 def ensure_user(name: str, groups: tuple[str, ...] = ()) -> pwd.struct_passwd:
     """A system user (no home, no login shell) for running clients as; kept between runs,
-    and created only when missing (concurrent test runs may race: "exists" is fine)."""
-    try:
-        user = pwd.getpwnam(name)
-    except KeyError:
-        out = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                              "--user-group", name], capture_output=True, text=True)
-        if out.returncode not in (0, 9):
-            raise RuntimeError(f"useradd {name}: {out.stderr}") from None
-        user = pwd.getpwnam(name)
+    and created only when missing."""
+    _account_tool(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name],
+                  lambda: _has_user(name))
     for group in groups:
         ensure_group(group)
-        if name not in grp.getgrnam(group).gr_mem:
-            subprocess.run(["gpasswd", "-a", name, group], check=True, capture_output=True)
-    return user
+        _account_tool(["gpasswd", "-a", name, group], lambda g=group: name in grp.getgrnam(g).gr_mem)
+    return pwd.getpwnam(name)
 
 
 def as_user(user: pwd.struct_passwd, *argv: str, timeout: float = 60,
