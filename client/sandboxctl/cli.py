@@ -167,11 +167,6 @@ def cmd_exec(args: argparse.Namespace) -> int:
                     stream.flush()
                 elif event.result is not None:
                     result = event.result
-    except BrokenPipeError:
-        # Whoever read our output has gone (`| head`): leaving the stream cancels the run.
-        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
     except RequestRejected as exc:
         return refuse(str(exc))
     except SandboxError as exc:
@@ -292,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                "capabilities": cmd_capabilities}[args.command]
     try:
         return handler(args)
+    except BrokenPipeError:
+        # Whoever read our output has gone (`| head`); for exec, leaving the stream has
+        # cancelled the run. Point stdout at /dev/null so the final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except CliError as exc:
         print(f"sandboxctl: {exc}", file=sys.stderr)
         return SANDBOX_FAILED if args.command in ("exec", "run") else 2
