@@ -7,9 +7,10 @@ request waits for the next one built (a bounded queue; past it, the caller is to
 
 The replacement for a worker taken warm is not started at once: building a worker costs
 several milliseconds of CPU on each of the host's cores (forks, mounts, the interpreter), and
-a hello-world run is over in about one. The build starts when the run that took the worker
-ends, or after `REFILL_DELAY_S` if it runs longer, so a short run never shares the CPU with
-the build of its own replacement. A request that finds the pool empty starts a build at once.
+a hello-world run is over in about one. The build starts just after the run that took the
+worker has ended and its result is on its way (`AFTER_RUN_DELAY_S`), or after
+`REFILL_DELAY_S` if the run takes longer, so a short run never shares the CPU with the build
+of its own replacement. A request that finds the pool empty starts a build at once.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ log = logging.getLogger("sandboxd.pool")
 RETRY_BACKOFF_S = (0.1, 0.5, 2.0, 5.0)
 FAILURES_BEFORE_GIVING_UP = 3
 REFILL_DELAY_S = 0.02
+AFTER_RUN_DELAY_S = 0.002
 HANDOVER_WINDOW = 2000
 
 
@@ -98,9 +100,16 @@ class Pool:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _refill_soon(self) -> None:
-        if self._refill_timer is None and not self._closed:
-            self._refill_timer = asyncio.get_running_loop().call_later(REFILL_DELAY_S, self.refill)
+    def _refill_soon(self, delay: float) -> None:
+        """Schedules refill() in `delay` seconds, unless one is already due sooner."""
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        if self._refill_timer is not None:
+            if self._refill_timer.when() <= loop.time() + delay:
+                return
+            self._refill_timer.cancel()
+        self._refill_timer = loop.call_later(delay, self.refill)
 
     def _drop_stale(self) -> None:
         for worker in [w for w in self.ready if not w.alive()]:
@@ -166,7 +175,7 @@ class Pool:
             worker = self.ready.popleft()
             if worker.alive():
                 self.stats.runs_served += 1
-                self._refill_soon()
+                self._refill_soon(REFILL_DELAY_S)
                 return worker, True
             self.stats.replaced_stale += 1
             self._discard(worker)
@@ -192,9 +201,10 @@ class Pool:
         return worker, False
 
     def release(self, worker: Worker) -> None:
-        """The run on `worker` is over: destroy it and build its replacement now."""
+        """The run on `worker` is over: destroy it and build its replacement once the
+        result has gone out."""
         self._discard(worker)
-        self.refill()
+        self._refill_soon(AFTER_RUN_DELAY_S)
 
     def record_handover(self, ms: float) -> None:
         self.handover_ms.append(ms)
