@@ -76,7 +76,7 @@ def test_sd_notify_ready_status_watchdog_reload_stopping(tmp_short: Path) -> Non
         assert lines[0] == "STATUS=warming the pools", lines
         assert re.fullmatch(r"READY=1\nSTATUS=serving; ready python=2/2 javascript=1/1; 0 running", ready), ready
         assert {pid for pid, _ in sink.messages} == {d.process.pid}, "NotifyAccess=main: only the main pid speaks"
-        assert "event=ready" in d.log(), "READY=1 is sent once the pools are warm"
+        assert wait_for(lambda: "event=ready" in d.log(), 10), "READY=1 is sent once the pools are warm"
 
         # WATCHDOG_USEC=1s: a ping (with the pool status) at least every half second.
         count = len(sink.messages)
