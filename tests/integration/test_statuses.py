@@ -190,6 +190,14 @@ def test_process_limit_covers_all_processes_together(client: Client) -> None:
     assert (alone.status, alone.exit_code) == ("ok", 0), alone
 
 
+def test_javascript_async_io_under_a_tight_process_limit(client: Client) -> None:
+    """Node's own thread pool is part of the idle runtime, so a run that starts no process or
+    thread of its own keeps working however low --max-processes is."""
+    code = "require('fs').readFile(__filename, (e, d) => console.log(e ? e.code : d.length));\n"
+    r = client.execute(code, language="javascript", max_processes=2)
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 0, f"{len(code)}\n"), r
+
+
 def test_a_program_that_survives_a_failed_fork_is_ok(client: Client) -> None:
     code = ("import os, time\nkids = 0\ntry:\n    for _ in range(20):\n        if os.fork() == 0:\n"
             "            time.sleep(2)\n            os._exit(0)\n        kids += 1\nexcept BlockingIOError:\n"
