@@ -19,6 +19,7 @@ import sys
 
 import prctl
 
+from . import seccomp_policy
 from .contain import Blueprint, build_worker
 
 MAX_REQUEST = 1 << 20
@@ -79,6 +80,7 @@ def main() -> None:
     prctl.set_child_subreaper(True)
     # Builders and orphaned worker inits are reaped by the kernel; nobody here waits for them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    seccomp_policy.prepare()
     sock = socket.socket(fileno=fd)
     serve(sock)
 
