@@ -7,6 +7,7 @@ anything found is a leftover of the run, not an idle worker or another daemon's.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import SANDBOXCTL, Daemon, start_daemon
 from hostview import UID_COUNT, find_busy_worker, private_uid_base, processes_in_uid_range, wait_until, workers
-from sandboxctl import Client
+from sandboxctl import AsyncClient, Client
 
 
 @pytest.fixture(scope="module")
@@ -180,10 +181,6 @@ def test_a_run_that_keeps_forking_is_torn_down_completely(bare: Client, bare_dae
 
 
 def test_an_async_client_that_stops_reading_cancels_the_run(bare_daemon: Daemon) -> None:
-    import asyncio
-
-    from sandboxctl import AsyncClient
-
     async def main() -> None:
         async with AsyncClient(bare_daemon.socket) as c:
             stream = c.stream(DOUBLE_FORK + "time.sleep(300)\n", timeout_s=300)

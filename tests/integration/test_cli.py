@@ -3,6 +3,7 @@ input options, and one-line errors."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -184,8 +185,6 @@ def test_library_errors_share_a_base(tmp_path: Path, client: Client) -> None:
 
 
 def test_async_client_errors(tmp_path: Path, shared_daemon: Daemon) -> None:
-    import asyncio
-
     async def main() -> None:
         async with AsyncClient(str(tmp_path / "absent.sock")) as c:
             with pytest.raises(DaemonUnavailable):

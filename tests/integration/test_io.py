@@ -8,7 +8,7 @@ import os
 import secrets
 
 import pytest
-from sandboxctl import Client
+from sandboxctl import Client, RequestRejected
 
 LANGS = ["python", "javascript"]
 
@@ -83,8 +83,6 @@ def test_extra_files_are_in_the_working_directory(client: Client, lang: str) -> 
 
 
 def test_file_names_that_escape_the_working_directory_are_rejected(client: Client) -> None:
-    from sandboxctl import RequestRejected
-
     for name in ("../escape", "/etc/passwd", "a/../../b", ""):
         with pytest.raises(RequestRejected, match="--file"):
             client.execute("print(1)", files={name: b"x"})
@@ -202,8 +200,6 @@ def test_extra_files_can_be_imported(client: Client, lang: str) -> None:
 
 
 def test_undecodable_text_is_refused_by_the_library(client: Client) -> None:
-    from sandboxctl import RequestRejected
-
     with pytest.raises(RequestRejected, match="--arg"):
         client.execute("print(1)", args=["\udcff"])
 
