@@ -288,3 +288,25 @@ def test_a_worker_that_dies_under_the_run_is_an_error(client: Client, shared_dae
     r = outcome[0]
     assert r.status == "error", r
     assert r.error and r.exit_code is None
+
+
+def test_configured_defaults_apply_and_maxima_are_refused_not_clamped(daemon_factory) -> None:
+    d = daemon_factory({
+        "limits": {"timeout_s": 1, "memory_mb": 64, "max_output_bytes": 100},
+        "max_limits": {"timeout_s": 2, "memory_mb": 128, "max_output_bytes": 1000},
+        "languages": {"python": {"pool_size": 1}, "javascript": {"pool_size": 0}},
+    })
+    with d.client() as c:
+        r = c.execute("import time\nprint('x' * 50, flush=True)\ntime.sleep(30)\n")
+        assert r.status == "timeout" and 1000 <= r.usage.wall_ms < 20_000, r  # the default, 1 s
+        r = c.execute("import sys\nsys.stdout.write('y' * 500)\n")
+        assert (r.status, len(r.stdout)) == ("output_limit", 100), r
+        r = c.execute(ALLOCATE["python"], timeout_s=2)
+        assert r.status == "memory_limit", r
+        for kwargs, message in (({"timeout_s": 2.5}, "--timeout: must be > 0 and <= 2 seconds"),
+                                ({"memory_limit_mb": 129}, "--memory-limit: must be > 0 and <= 128 MB"),
+                                ({"max_output_bytes": 1001}, "--max-output: must be > 0 and <= 1000 bytes")):
+            with pytest.raises(RequestRejected) as info:
+                c.execute("print('must not run')", **kwargs)
+            assert message in str(info.value)
+        assert c.execute("print('ok')", timeout_s=2, max_output_bytes=1000).stdout == "ok\n"
