@@ -20,7 +20,6 @@ from conftest import Daemon
 from grpc_health.v1 import health_pb2
 from svc import (
     health_status,
-    launch,
     launcher,  # noqa: F401 - a fixture
     wait_for,
 )
@@ -64,11 +63,12 @@ def notify_lines(messages: list[tuple[int, bytes]]) -> list[str]:
     return [m.decode() for _, m in messages]
 
 
-def test_sd_notify_ready_status_watchdog_reload_stopping(tmp_short: Path) -> None:
+def test_sd_notify_ready_status_watchdog_reload_stopping(launcher: Callable[..., Daemon],  # noqa: F811
+                                                         tmp_short: Path) -> None:
     path = str(tmp_short / "notify.sock")
     sink = Datagrams(path)
-    d = launch(tmp_short / "d", {"languages": {"python": {"pool_size": 2}}}, wait=False,
-               env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+    d = launcher({"languages": {"python": {"pool_size": 2}}}, wait=False,
+                 env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
     try:
         sink.collect(lambda ms: any(b"READY=1" in m for _, m in ms))
         lines = notify_lines(sink.messages)
@@ -145,7 +145,7 @@ def journal_fields(data: bytes) -> dict[str, str]:
     return fields
 
 
-def test_journal_fields_under_systemd(tmp_short: Path) -> None:
+def test_journal_fields_under_systemd(launcher: Callable[..., Daemon], tmp_short: Path) -> None:  # noqa: F811
     """With stderr being the journal stream (JOURNAL_STREAM names its device and inode),
     records go to the journal natively with RUN_ID, PEER_UID, STATUS… fields."""
     directory = tmp_short / "d"
@@ -154,7 +154,8 @@ def test_journal_fields_under_systemd(tmp_short: Path) -> None:
     stderr.touch()
     st = stderr.stat()
     with fake_journal() as journal:
-        d = launch(directory, wait=False, stderr_path=stderr, env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+        d = launcher(directory=directory, wait=False, stderr_path=stderr,
+                     env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
         try:
             journal.collect(lambda ms: any(b"EVENT=ready" in m for _, m in ms))
             with d.client() as c:
