@@ -11,6 +11,8 @@ from .config import Config
 from .result import RunLimits, RunSpec
 
 MIB = 1 << 20
+NAME_MAX = 255
+PATH_MAX = 4095
 
 # request field -> (CLI flag, unit, name in config.Limits, whole numbers only). Whether a
 # limit takes fractions is fixed here, not read from the config's values: a TOML default of
@@ -62,7 +64,16 @@ def check_file_name(name: str) -> str:
     norm = posixpath.normpath(name)
     if norm in (".", "..") or norm.startswith("../") or any(p in ("", ".", "..") for p in name.split("/")):
         raise Rejected(f"--file: {name!r} must not contain '.', '..' or empty components")
+    _check_name_length("--file", norm)
     return norm
+
+
+def _check_name_length(flag: str, name: str) -> None:
+    """Refused here rather than failing inside the worker, where it would look like the
+    program's own error: the kernel takes at most NAME_MAX bytes per component."""
+    if any(len(part.encode()) > NAME_MAX for part in name.split("/")) or len(name.encode()) > PATH_MAX:
+        raise Rejected(f"{flag}: {name[:40]!r}... is too long (at most {NAME_MAX} bytes per name, "
+                       f"{PATH_MAX} in all)")
 
 
 def admit(cfg: Config, raw: RawRequest) -> RunSpec:
@@ -99,8 +110,9 @@ def admit(cfg: Config, raw: RawRequest) -> RunSpec:
     lang = cfg.languages[raw.language]
     filename = raw.filename or ("main" + (lang.extensions[0] if lang.extensions else ""))
     filename = posixpath.basename(filename)
-    if not filename or filename in (".", ".."):
+    if not filename or filename in (".", "..") or "\0" in filename:
         raise Rejected(f"invalid program file name {raw.filename!r}")
+    _check_name_length("program file name", filename)
     if filename in files:
         raise Rejected(f"--file: {filename!r} would overwrite the program itself")
     values = {f: _limit(cfg, f, raw.limits.get(f)) for f in LIMIT_FIELDS}

@@ -214,3 +214,12 @@ def test_a_program_can_start_its_own_interpreter(client: Client, lang: str) -> N
     }[lang]
     r = client.execute(code, language=lang, timeout_s=30)
     assert (r.status, r.exit_code, r.stdout) == ("ok", 0, "42\n"), r
+
+
+def test_names_the_kernel_would_refuse_are_rejected_up_front(client: Client) -> None:
+    for files, filename in (({"x" * 256: b"a"}, ""), ({"d/" + "y" * 300 + "/z": b"a"}, ""),
+                            ({}, "p" * 300 + ".py"), ({}, "bad\0name.py")):
+        with pytest.raises(RequestRejected, match=r"too long|file name"):
+            client.execute("print(1)", files=files, filename=filename)
+    r = client.execute("print(open('" + "n" * 255 + "').read())", files={"n" * 255: b"fits"})
+    assert (r.status, r.stdout) == ("ok", "fits\n"), r
