@@ -68,6 +68,12 @@ def check_file_name(name: str) -> str:
     return norm
 
 
+def _ancestors(directory: str) -> list[str]:
+    """"a/b/c" -> ["a", "a/b", "a/b/c"]."""
+    parts = directory.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def _check_name_length(flag: str, name: str) -> None:
     """Refused here rather than failing inside the worker, where it would look like the
     program's own error: the kernel takes at most NAME_MAX bytes per component."""
@@ -107,13 +113,18 @@ def admit(cfg: Config, raw: RawRequest) -> RunSpec:
         if norm in files:
             raise Rejected(f"--file: {name!r} given twice")
         files[norm] = data
+    directories = {posixpath.dirname(n) for n in files} - {""}
+    parents = {d for n in directories for d in _ancestors(n)}
+    for norm in files:
+        if norm in parents:
+            raise Rejected(f"--file: {norm!r} is both a file and the directory of another file")
     lang = cfg.languages[raw.language]
     filename = raw.filename or ("main" + (lang.extensions[0] if lang.extensions else ""))
     filename = posixpath.basename(filename)
     if not filename or filename in (".", "..") or "\0" in filename:
         raise Rejected(f"invalid program file name {raw.filename!r}")
     _check_name_length("program file name", filename)
-    if filename in files:
+    if filename in files or filename in parents:
         raise Rejected(f"--file: {filename!r} would overwrite the program itself")
     values = {f: _limit(cfg, f, raw.limits.get(f)) for f in LIMIT_FIELDS}
     limits = RunLimits(

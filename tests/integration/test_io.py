@@ -221,5 +221,11 @@ def test_names_the_kernel_would_refuse_are_rejected_up_front(client: Client) -> 
                             ({}, "p" * 300 + ".py"), ({}, "bad\0name.py")):
         with pytest.raises(RequestRejected, match=r"too long|file name"):
             client.execute("print(1)", files=files, filename=filename)
+    for files in ({"a": b"x", "a/b": b"y"}, {"d/e": b"x", "d/e/f/g": b"y"}):
+        with pytest.raises(RequestRejected, match="both a file and the directory"):
+            client.execute("print(1)", files=files)
+    for files in ({"main.py": b"x"}, {"main.py/inner": b"x"}):
+        with pytest.raises(RequestRejected, match="overwrite the program"):
+            client.execute("print(1)", files=files)
     r = client.execute("print(open('" + "n" * 255 + "').read())", files={"n" * 255: b"fits"})
     assert (r.status, r.stdout) == ("ok", "fits\n"), r
