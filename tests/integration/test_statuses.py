@@ -310,3 +310,10 @@ def test_configured_defaults_apply_and_maxima_are_refused_not_clamped(daemon_fac
                 c.execute("print('must not run')", **kwargs)
             assert message in str(info.value)
         assert c.execute("print('ok')", timeout_s=2, max_output_bytes=1000).stdout == "ok\n"
+
+
+def test_a_memory_limit_below_the_idle_runtime_is_memory_limit_before_running(client: Client) -> None:
+    r = client.execute("print('must not run')", memory_limit_mb=1)
+    assert (r.status, r.stdout, r.exit_code) == ("memory_limit", "", None), r
+    assert r.error and "--memory-limit" in r.error
+    assert r.cli_exit_code == 125
