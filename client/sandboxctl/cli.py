@@ -287,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                "capabilities": cmd_capabilities}[args.command]
     try:
         return handler(args)
+    except KeyboardInterrupt:  # e.g. while `--stdin -` waits for input: nothing was sent
+        print("sandboxctl: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     except BrokenPipeError:
         # Whoever read our output has gone (`| head`); for exec, leaving the stream has
         # cancelled the run. Point stdout at /dev/null so the final flush does not fail again.

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import SANDBOXCTL, Daemon
+from hostview import wait_until
 from sandboxctl import AsyncClient, Client, DaemonUnavailable, RequestRejected, SandboxError
 
 JSON_KEYS = {"id", "status", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
@@ -245,3 +247,27 @@ def test_socket_comes_from_the_environment_without_socket_flag(shared_daemon: Da
     assert (p.returncode, p.stdout) == (0, b"via env\n"), p.stderr
     with Client() as c:
         assert c.execute("print('library via env')").stdout == "library via env\n"
+
+
+def _syscall(pid: int) -> list[str]:
+    """The system call a process is blocked in, from /proc: number and arguments."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def test_ctrl_c_while_waiting_for_stdin_is_one_line(shared_daemon: Daemon, write) -> None:
+    cli = subprocess.Popen([SANDBOXCTL, "--socket", shared_daemon.socket, "exec", write("x.py", "print(1)\n"),
+                            "--stdin", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Interrupt it once it is blocked in read(0, ...), as a person at the terminal would.
+        assert wait_until(lambda: _syscall(cli.pid)[:2] == ["0", "0x0"]), _syscall(cli.pid)
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=30)
+    finally:
+        cli.kill()
+        cli.wait()
+    assert cli.returncode == 130
+    assert b"Traceback" not in err, err
