@@ -144,10 +144,12 @@ def launcher(tmp_short: Path) -> Iterator:
     left = []
     for d in started:
         d.stop()
-        left += leftovers(d)
+        if leftovers(d):
+            left.append(f"{leftovers(d)} (exit {d.process.returncode}), log tail:\n" + "\n".join(
+                line[:300] for line in d.log().splitlines()[-15:]))
         if not worker_cgroups(d.cgroup_name):
             remove_cgroup_parents(d.cgroup_name)
-    assert not left, f"left behind: {left}"
+    assert not left, "left behind: " + "\n".join(left)
 
 
 def _account_tool(argv: list[str], done: Callable[[], bool]) -> None:
