@@ -66,7 +66,8 @@ class RunCgroup(ABC):
     def pids_limit_hits(self) -> int: ...
     @abstractmethod
     def pids_peak(self) -> int | None:
-        """The most tasks (processes and threads) the cgroup ever held; None before 6.1."""
+        """The most tasks (processes and threads) the cgroup ever held; None where the kernel
+        keeps no pids.peak (older kernels)."""
     @abstractmethod
     def pids(self) -> list[int]: ...
     @abstractmethod
