@@ -509,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         per_s, mean_ms = build_rate(language, s.build_pool)
         report.fact(f"{language} pool build rate", f"{per_s:.1f} workers/s",
                     f"filling {s.build_pool} from empty; mean build {mean_ms:.1f} ms, 2 at a time")
+    report.host += f", load {os.getloadavg()[0]:.2f} at the end"
     print()
     print(report.host)
     text = []
