@@ -97,7 +97,7 @@ class SandboxServicer(pb_grpc.SandboxServicer):
             findings: list[Finding] = []
             # An oversized program is refused by admission below; linting it first would only burn CPU.
             lintable = len(raw.code) <= self.service.cfg.requests.max_code_bytes
-            if policy != "off" and lintable and raw.language in self.service.cfg.languages:
+            if policy != "off" and lintable and raw.language in lint.LANGUAGES:
                 findings = await _lint(raw.language, raw.code)
                 if lint.blocks(findings, policy):
                     self.service.reject_count()
