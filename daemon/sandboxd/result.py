@@ -1,8 +1,16 @@
-"""What a run is asked to do and what it produced, independent of gRPC."""
+"""What a run is asked to do and what it produced, independent of gRPC.
+
+Usage and Finding are the client library's own types: the daemon fills in exactly what the
+client reads back, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from sandboxctl.result import Finding, Usage
+
+__all__ = ["STATUSES", "Finding", "RunLimits", "RunResult", "RunSpec", "Usage"]
 
 STATUSES = ("ok", "timeout", "cpu_limit", "memory_limit", "output_limit", "file_size_limit",
             "process_limit", "security_violation", "killed", "rejected", "error")
@@ -28,27 +36,6 @@ class RunSpec:
     env: dict[str, str]
     files: dict[str, bytes]
     limits: RunLimits
-
-
-@dataclass
-class Usage:
-    wall_ms: float = 0.0
-    cpu_user_ms: float = 0.0
-    cpu_system_ms: float = 0.0
-    peak_memory_bytes: int = 0
-    avg_memory_bytes: int = 0
-    max_processes: int = 0
-    stdout_bytes: int = 0
-    stderr_bytes: int = 0
-
-
-@dataclass
-class Finding:
-    rule: str
-    severity: str
-    line: int
-    col: int
-    message: str
 
 
 @dataclass
