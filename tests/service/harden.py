@@ -19,6 +19,7 @@ import errno
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pyseccomp as sc
 
@@ -37,6 +38,30 @@ KNOWN = ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "Priva
          "SystemCallArchitectures", "RestrictAddressFamilies", "CapabilityBoundingSet", "SystemCallFilter",
          "SystemCallErrorNumber", "ProtectKernelTunables", "ProtectControlGroups", "ProtectProc",
          "MemoryDenyWriteExecute", "ProtectHostname", "RestrictNamespaces")
+
+
+# What PrivateTmp= and ProtectHome= put out of sight.
+HIDES = {"PrivateTmp=yes": ("/tmp", "/var/tmp"), "ProtectHome=yes": ("/home", "/root", "/run/user")}
+
+
+def install_paths(hidden: list[str]) -> list[str]:
+    """The daemon's own install where the directives would hide it: the venv (sys.prefix),
+    the checkout it is installed from in editable mode, and the real interpreter's prefix.
+
+    Under systemd the daemon is installed outside what PrivateTmp= and ProtectHome= hide
+    (/usr/local/bin/sandboxd, per the unit), and ProtectSystem=strict leaves it visible,
+    read-only. A test checkout may sit in /tmp or /root, so after the private mounts these
+    are bound back read-only at the same path: the daemon sees its code the way a packaged
+    install would, and still none of the rest of /tmp, /home or /root."""
+    candidates = {os.path.realpath(p) for p in (
+        sys.prefix, str(Path(__file__).resolve().parents[2]), sys.base_prefix,
+        os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))}
+    wanted = sorted((p for p in candidates if any(under(p, root) for root in hidden)), key=len)
+    out: list[str] = []
+    for p in wanted:
+        if not any(under(p, q) for q in out) and p not in hidden:
+            out.append(p)
+    return out
 
 
 def run(*argv: str) -> None:
@@ -61,10 +86,25 @@ def read_only_except_api(keep_writable: list[str]) -> None:
         run("mount", "-o", "remount,bind,rw", path)
 
 
-def inaccessible(*paths: str) -> None:
+def under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def fresh_tmpfs(path: str, options: str, keep: list[str]) -> None:
+    """A tmpfs over `path`, holding the (empty) mount points for the `keep` paths below it;
+    read-only afterwards if `options` asks, as systemd's own mounts are."""
+    run("mount", "-t", "tmpfs", "-o", options.replace("ro,", "").replace(",ro", ""), "tmpfs", path)
+    for k in keep:
+        if under(k, path):
+            os.makedirs(k, mode=0o755, exist_ok=True)
+    if "ro" in options.split(","):
+        run("mount", "-o", "remount,ro", path)
+
+
+def inaccessible(*paths: str, keep: list[str]) -> None:
     for path in paths:
         if os.path.isdir(path):
-            run("mount", "-t", "tmpfs", "-o", "ro,mode=000", "tmpfs", path)
+            fresh_tmpfs(path, "ro,mode=000", keep)
 
 
 def bind(source: str, target: str) -> None:
@@ -167,6 +207,10 @@ def main() -> None:
     p.add_argument("command", nargs="+")
     args = p.parse_args()
     directives = set(args.directive)
+    hidden = [root for d, roots in HIDES.items() if d in directives for root in roots]
+    keep = install_paths(hidden)
+    # Handles on the install, taken before anything is mounted over it.
+    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
@@ -175,12 +219,17 @@ def main() -> None:
         private_devices()
     if "PrivateTmp=yes" in directives:
         for path in ("/tmp", "/var/tmp"):
-            run("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", path)
+            fresh_tmpfs(path, "mode=1777", keep)
     if "ProtectSystem=strict" in directives:
         read_only_except_api([*args.writable, "/tmp", "/var/tmp"] if "PrivateTmp=yes" in directives
                              else args.writable)
     if "ProtectHome=yes" in directives:
-        inaccessible("/home", "/root", "/run/user")
+        inaccessible("/home", "/root", "/run/user", keep=keep)
+    # Last, so that no later mount (ProtectSystem='s re-bind of /tmp is not recursive) covers them.
+    for path, fd in held.items():
+        bind(f"/proc/self/fd/{fd}", path)
+        run("mount", "-o", "remount,bind,ro", path)
+        os.close(fd)
     if "ProtectKernelModules=yes" in directives:
         inaccessible("/usr/lib/modules")
     if "ProtectKernelTunables=yes" in directives:
