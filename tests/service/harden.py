@@ -19,6 +19,7 @@ import errno
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyseccomp as sc
@@ -90,7 +91,7 @@ def under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def fresh_tmpfs(path: str, options: str, keep: list[str]) -> None:
+def fresh_tmpfs(path: str, options: str, keep: Sequence[str]) -> None:
     """A tmpfs over `path`, holding the (empty) mount points for the `keep` paths below it;
     read-only afterwards if `options` asks, as systemd's own mounts are."""
     run("mount", "-t", "tmpfs", "-o", options.replace("ro,", "").replace(",ro", ""), "tmpfs", path)
@@ -101,7 +102,7 @@ def fresh_tmpfs(path: str, options: str, keep: list[str]) -> None:
         run("mount", "-o", "remount,ro", path)
 
 
-def inaccessible(*paths: str, keep: list[str]) -> None:
+def inaccessible(*paths: str, keep: Sequence[str] = ()) -> None:
     for path in paths:
         if os.path.isdir(path):
             fresh_tmpfs(path, "ro,mode=000", keep)
@@ -209,12 +210,13 @@ def main() -> None:
     directives = set(args.directive)
     hidden = [root for d, roots in HIDES.items() if d in directives for root in roots]
     keep = install_paths(hidden)
-    # Handles on the install, taken before anything is mounted over it.
-    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
     run("mount", "--make-rprivate", "/")
+    # Handles on the install, taken in the new namespace (a bind's source must be in the
+    # caller's) before anything is mounted over it.
+    held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
     if "PrivateDevices=yes" in directives:
         private_devices()
     if "PrivateTmp=yes" in directives:

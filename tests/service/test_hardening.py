@@ -3,15 +3,18 @@ real workers; the directives the unit keeps off really do break them."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Daemon
+from conftest import SANDBOXD, Daemon
 from harden import KNOWN
 from svc import (
     HARDEN,
@@ -86,3 +89,26 @@ def test_directives_kept_off_break_the_workers(run_dir: Path, launcher: Callable
         time.sleep(0.2)
     for directive, d in daemons.items():
         assert "event=ready" not in d.log(), f"{directive} did not break the daemon:\n{d.log()}"
+
+
+def test_the_emulation_hides_tmp_and_home_but_keeps_the_install_visible_read_only(run_dir: Path) -> None:
+    """PrivateTmp= and ProtectHome= hide what the host has in /tmp and /root; the daemon's own
+    install (bound back when a test checkout lives there) stays readable, and read-only."""
+    marker = Path(tempfile.mkdtemp(prefix="sbx-", dir="/tmp")) / "marker"
+    marker.write_text("host")
+    script = ("import json, os, sys\n"
+              "print(json.dumps({'marker': os.path.exists(sys.argv[1]), 'root': sorted(os.listdir('/root')),\n"
+              "                  'install': os.access(sys.argv[2], os.X_OK),\n"
+              "                  'writable': os.access(sys.argv[2], os.W_OK),\n"
+              "                  'tmp': sorted(os.listdir('/tmp'))}))\n")
+    try:
+        out = subprocess.run([*hardened(run_dir, unit_hardening()), sys.executable, "-c", script, str(marker),
+                              SANDBOXD], capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(marker.parent, ignore_errors=True)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert (got["marker"], got["install"], got["writable"]) == (False, True, False), got
+    # Only the way to a checkout under /root or /tmp, nothing else of what the host has there.
+    inside = Path(SANDBOXD).resolve().parts[2:3]
+    assert set(got["root"]) <= set(inside) and set(got["tmp"]) <= set(inside), got
