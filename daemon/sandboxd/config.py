@@ -74,6 +74,9 @@ class SandboxConfig:
     uid_base: int = 1_800_000_000
     uid_count: int = 65536
     cgroup_name: str = "sandboxd"
+    # Where `cgroup_name` goes: "auto" (the daemon's own cgroup when it is delegated, as under
+    # systemd's Delegate=yes, else the hierarchy root), "root", or an absolute cgroup path.
+    cgroup_parent: str = "auto"
     init_interpreter: str = "/usr/bin/python3"
 
 
@@ -287,6 +290,10 @@ def validate(cfg: Config) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", sb.cgroup_name) or ".." in sb.cgroup_name.split("/"):
         raise ConfigError(f"sandbox.cgroup_name: {sb.cgroup_name!r} must be a relative cgroup path "
                           "of letters, digits, '_', '.', '-'")
+    if sb.cgroup_parent not in ("auto", "root") and (
+            not re.fullmatch(r"(/[A-Za-z0-9_.@:-]+)+/?", sb.cgroup_parent) or ".." in sb.cgroup_parent.split("/")):
+        raise ConfigError(f"sandbox.cgroup_parent: must be \"auto\", \"root\" or an absolute cgroup path "
+                          f"such as \"/system.slice/sandboxd.service\", got {sb.cgroup_parent!r}")
     for key in ("workdir_size_mb", "tmp_size_mb"):
         if getattr(sb, key) <= 0:
             raise ConfigError(f"sandbox.{key}: must be positive, got {getattr(sb, key)}")

@@ -123,7 +123,7 @@ class LinuxBackend(Backend):
         self.landlock_abi, self.landlock_missing = landlock.probe()
         self.readonly_overlay = False  # decided by check_required's namespace probe
         self.overlay_missing = "not probed"
-        self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name)
+        self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name, parent_setting=cfg.sandbox.cgroup_parent)
         self.counter = itertools.count()
         self.prefix = secrets.token_hex(3)
         self.zygote = ZygoteClient()
@@ -233,7 +233,7 @@ class LinuxBackend(Backend):
                        "zero, full, random, urandom; the host's /sys is not mounted"),
             Capability("network", True, "empty network namespace: no interfaces, loopback down"),
             Capability("cgroups", True, f"cgroup v{cg}: memory (+swap), pids, cpu accounting, "
-                       f"{'cgroup.kill' if cg == 2 else 'freezer'} per worker"),
+                       f"{'cgroup.kill' if cg == 2 else 'freezer'} per worker, under {self.hierarchy.where}"),
             Capability("rlimits", True, "CPU seconds, file size, open files, processes, core 0"),
             Capability("privileges", True, "all capabilities dropped (effective, permitted, inheritable, bounding, "
                        "ambient), securebits locked, no_new_privs, no setuid binary can run; the worker's pid 1 "

@@ -2,7 +2,8 @@
 
 The kernel enforces memory (swap included) and pids here; the daemon reads usage and OOM
 events back, and kills a whole run through the cgroup so nothing it started survives.
-v2: a delegated subtree (`memory.peak`, `memory.events`, `cgroup.kill`).
+v2: a delegated subtree (`memory.peak`, `memory.events`, `cgroup.kill`): under systemd with
+    `Delegate=yes` the unit's own cgroup, so the unit's stop-time kill reaches every worker.
 v1: one directory per controller (`memory.max_usage_in_bytes`, `memory.oom_control`
     — `memory.failcnt` stays 0 through a real OOM kill —, freezer to kill without races).
 """
@@ -10,15 +11,24 @@ v1: one directory per controller (`memory.max_usage_in_bytes`, `memory.oom_contr
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from ..backend import Sample
 
+log = logging.getLogger("sandboxd.cgroups")
+
 ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+V2_CONTROLLERS = ("cpu", "memory", "pids")
+# The leaf of a delegated cgroup that the daemon and its fork server move into.
+DAEMON_LEAF = "daemon"
+DELEGATE_XATTRS = ("trusted.delegate", "user.delegate")
+EVACUATE_ROUNDS = 10
 
 
 def _read(path: str) -> str:
@@ -229,24 +239,162 @@ class V1Cgroup(RunCgroup):
                 pass
 
 
-class Hierarchy:
-    """Creates worker cgroups under the daemon's parent cgroup; detects the version once."""
+@dataclass(frozen=True)
+class Placement:
+    """Where worker cgroups go on cgroup v2, and why: `parent` is the directory under which
+    `<cgroup_name>/<worker>` is created; `evacuate` says the daemon's own processes live in
+    `parent` and must first move into its `daemon` leaf (no internal processes on v2)."""
 
-    def __init__(self, name: str, root: str = ROOT) -> None:
+    parent: str
+    evacuate: bool
+    reason: str
+
+
+def own_cgroup(proc_self_cgroup: str) -> str | None:
+    """The v2 path of a process from its /proc/<pid>/cgroup text (the `0::/path` line);
+    None without one (a pure v1 host)."""
+    for line in proc_self_cgroup.splitlines():
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and controllers == "" and path.startswith("/"):
+            return path
+    return None
+
+
+def _delegate_xattr(path: str) -> str | None:
+    for name in DELEGATE_XATTRS:
+        try:
+            if os.getxattr(path, name) == b"1":
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def delegation(path: str, euid: int) -> str | None:
+    """Why the cgroup at `path` is ours to subdivide, or None when it is not.
+
+    systemd (251 and later) marks a `Delegate=yes` unit's cgroup with the trusted.delegate
+    xattr (user.delegate for user managers); for a `User=` unit it also chowns the cgroup to
+    that user. Either way the directory and its cgroup.procs and cgroup.subtree_control must
+    be writable: a read-only cgroupfs (ProtectControlGroups=) is no delegation.
+    """
+    files = [path, f"{path}/cgroup.procs", f"{path}/cgroup.subtree_control"]
+    if not all(os.access(f, os.W_OK) for f in files):
+        return None
+    marker = _delegate_xattr(path)
+    if marker:
+        return f"{marker}=1"
+    if euid != 0 and all(os.stat(f).st_uid == euid for f in files):
+        return f"owned by uid {euid}"
+    return None
+
+
+def choose_parent(root: str, setting: str, proc_self_cgroup: str, euid: int) -> Placement:
+    """Decides the v2 parent from `sandbox.cgroup_parent` ("auto", "root" or an absolute
+    cgroup path) and the daemon's own cgroup.
+
+    "auto" works inside the daemon's own cgroup when it is delegated, so that the service
+    manager's stop-time kill and accounting cover every worker; otherwise (not delegated,
+    or already at the top) it falls back to the hierarchy root, as sandboxd always did.
+    """
+    own = own_cgroup(proc_self_cgroup)
+    if setting == "root":
+        return Placement(root, False, "sandbox.cgroup_parent = \"root\"")
+    if setting != "auto":
+        parent = root + setting.rstrip("/")
+        if not os.path.isdir(parent):
+            raise RuntimeError(f"sandbox.cgroup_parent: {setting} is not a cgroup (no directory {parent})")
+        return Placement(parent, own == setting.rstrip("/"), f"sandbox.cgroup_parent = \"{setting}\"")
+    if own is None or own == "/":
+        return Placement(root, False, "the daemon runs in the hierarchy root")
+    if os.path.basename(own) == DAEMON_LEAF:
+        # Moved into the leaf by an earlier start in this process: the delegated cgroup is above.
+        above = os.path.dirname(own)
+        why = delegation(root + above, euid) if above != "/" else None
+        if why:
+            return Placement(root + above, True, f"delegated to the daemon: {above} ({why})")
+    why = delegation(root + own, euid)
+    if why:
+        return Placement(root + own, True, f"delegated to the daemon: {own} ({why})")
+    return Placement(root, False, f"the daemon's cgroup {own} is not delegated (no trusted.delegate "
+                     "xattr; set Delegate=yes, or sandbox.cgroup_parent for systemd before 251)")
+
+
+def _enable(path: str, wanted: tuple[str, ...]) -> None:
+    """Enables `wanted` for the children of `path`, writing only what is missing: a
+    cgroup that holds processes refuses any change (EBUSY), even a no-op one."""
+    enabled = _read(f"{path}/cgroup.subtree_control").split()
+    missing = [c for c in wanted if c not in enabled]
+    if missing:
+        _write(f"{path}/cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+
+
+def _evacuate(parent: str) -> None:
+    """Moves every process of `parent` into its `daemon` leaf. A delegated cgroup holds only
+    this service's processes: the daemon and its fork server (whose future forks inherit the
+    leaf). A process forked meanwhile shows up in the next round."""
+    leaf = f"{parent}/{DAEMON_LEAF}"
+    os.makedirs(leaf, exist_ok=True)
+    for _ in range(EVACUATE_ROUNDS):
+        pids = _read(f"{parent}/cgroup.procs").split()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                _write(f"{leaf}/cgroup.procs", pid)
+            except ProcessLookupError:
+                continue
+    raise RuntimeError(f"cannot move the daemon's processes out of {parent} into {leaf}: "
+                       f"{parent}/cgroup.procs still lists {' '.join(_read(f'{parent}/cgroup.procs').split())}")
+
+
+def prepare_v2(placement: Placement, name: str, wanted: tuple[str, ...]) -> str:
+    """Lays out `<parent>/<name>` for workers and returns it. The order is the kernel's:
+    processes out of the parent, then controllers on for its children, then each level of
+    `name` created and its controllers enabled in turn."""
+    parent = placement.parent
+    available = set(_read(f"{parent}/cgroup.controllers").split())
+    missing = set(wanted) - available
+    if missing:
+        raise RuntimeError(f"cgroup v2 controllers not available in {parent}: {', '.join(sorted(missing))}")
+    if name.split("/")[0] == DAEMON_LEAF and placement.evacuate:
+        raise RuntimeError(f"sandbox.cgroup_name {name!r} collides with {parent}/{DAEMON_LEAF}, "
+                           "the leaf the daemon's own processes move into")
+    if placement.evacuate:
+        _evacuate(parent)
+    path = parent
+    for part in name.split("/"):
+        _enable(path, wanted)
+        path = f"{path}/{part}"
+        os.makedirs(path, exist_ok=True)
+    _enable(path, wanted)
+    return path
+
+
+class Hierarchy:
+    """Creates worker cgroups under the daemon's parent cgroup; detects the version once.
+
+    `root` and `proc_self_cgroup` are parameters so that the v2 decisions can be tried
+    against a directory laid out like a cgroup2 filesystem.
+    """
+
+    def __init__(self, name: str, root: str = ROOT, parent_setting: str = "auto",
+                 proc_self_cgroup: str = "/proc/self/cgroup") -> None:
         self.root = root
         self.version = 2 if os.path.exists(f"{root}/cgroup.controllers") else 1
         self.name = name
         if self.version == 2:
-            self.parent = f"{root}/{name}"
-            os.makedirs(self.parent, exist_ok=True)
-            wanted = {"memory", "pids", "cpu"}
-            available = set(_read(f"{root}/cgroup.controllers").split())
-            missing = wanted - available
-            if missing:
-                raise RuntimeError(f"cgroup v2 controllers not available: {', '.join(sorted(missing))}")
-            _write(f"{self.parent}/cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
+            placement = choose_parent(root, parent_setting, _read(proc_self_cgroup), os.geteuid())
+            self.parent = prepare_v2(placement, name, V2_CONTROLLERS)
+            self.where = f"{self.parent} ({placement.reason})"
         else:
-            self.parents = {c: f"{root}/{c}/{name}" for c in V1_CONTROLLERS}
+            base = "" if parent_setting in ("auto", "root") else parent_setting.rstrip("/")
+            for controller in V1_CONTROLLERS:
+                if base and not os.path.isdir(f"{root}/{controller}{base}"):
+                    raise RuntimeError(f"sandbox.cgroup_parent: {base} is not a cgroup "
+                                       f"(no directory {root}/{controller}{base})")
+            self.parents = {c: f"{root}/{c}{base}/{name}" for c in V1_CONTROLLERS}
             for controller, path in self.parents.items():
                 if not os.path.isdir(f"{root}/{controller}"):
                     raise RuntimeError(f"cgroup v1 controller {controller!r} is not mounted at {root}/{controller}")
@@ -254,8 +402,11 @@ class Hierarchy:
             use_hierarchy = f"{self.parents['memory']}/memory.use_hierarchy"
             if os.path.exists(use_hierarchy) and _read(use_hierarchy).strip() != "1":
                 _write(use_hierarchy, "1")
+            self.where = f"{root}/{{{','.join(V1_CONTROLLERS)}}}{base}/{name}"
+        log.info("event=cgroup_parent version=%d path=%r", self.version, self.where)
 
     def create(self, worker_id: str, memory_bytes: int, max_tasks: int) -> RunCgroup:
+        """The worker's cgroup with its limits set; on failure nothing of it is left."""
         cg: RunCgroup
         if self.version == 2:
             path = f"{self.parent}/{worker_id}"
@@ -263,10 +414,21 @@ class Hierarchy:
             cg = V2Cgroup(path)
         else:
             paths = {c: f"{p}/{worker_id}" for c, p in self.parents.items()}
-            for path in paths.values():
-                os.mkdir(path)
+            made: list[str] = []
+            try:
+                for path in paths.values():
+                    os.mkdir(path)
+                    made.append(path)
+            except OSError:
+                for path in made:
+                    os.rmdir(path)
+                raise
             cg = V1Cgroup(paths)
-        cg.set_limits(memory_bytes, max_tasks)
+        try:
+            cg.set_limits(memory_bytes, max_tasks)
+        except OSError:
+            cg.remove()
+            raise
         return cg
 
     def leftovers(self) -> list[RunCgroup]:
