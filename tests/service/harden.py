@@ -17,6 +17,7 @@ import argparse
 import ctypes
 import errno
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -45,24 +46,42 @@ KNOWN = ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "Priva
 HIDES = {"PrivateTmp=yes": ("/tmp", "/var/tmp"), "ProtectHome=yes": ("/home", "/root", "/run/user")}
 
 
-def install_paths(hidden: list[str]) -> list[str]:
-    """The daemon's own install where the directives would hide it: the venv (sys.prefix),
-    the checkout it is installed from in editable mode, and the real interpreter's prefix.
+def install_candidates() -> set[str]:
+    """The daemon's own install: the venv (sys.prefix), the checkout it is installed from in
+    editable mode, and the real interpreter's prefix."""
+    return {os.path.realpath(p) for p in (
+        sys.prefix, str(Path(__file__).resolve().parents[2]), sys.base_prefix,
+        os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))}
+
+
+def install_paths(covered: list[str]) -> list[str]:
+    """The install where a mount over `covered` would hide it (outermost paths only).
 
     Under systemd the daemon is installed outside what PrivateTmp= and ProtectHome= hide
     (/usr/local/bin/sandboxd, per the unit), and ProtectSystem=strict leaves it visible,
     read-only. A test checkout may sit in /tmp or /root, so after the private mounts these
     are bound back read-only at the same path: the daemon sees its code the way a packaged
     install would, and still none of the rest of /tmp, /home or /root."""
-    candidates = {os.path.realpath(p) for p in (
-        sys.prefix, str(Path(__file__).resolve().parents[2]), sys.base_prefix,
-        os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))}
-    wanted = sorted((p for p in candidates if any(under(p, root) for root in hidden)), key=len)
+    wanted = sorted((p for p in install_candidates() if any(under(p, root) for root in covered)), key=len)
     out: list[str] = []
     for p in wanted:
-        if not any(under(p, q) for q in out) and p not in hidden:
+        if not any(under(p, q) for q in out) and p not in covered:
             out.append(p)
     return out
+
+
+def unreachable_ancestors() -> list[str]:
+    """The outermost directories above the install that other users cannot search (/root is
+    0700): a packaged install (/usr/local) is world-readable, a checkout in /root is not."""
+    out: set[str] = set()
+    for path in install_candidates():
+        parts = Path(path).parts
+        for i in range(2, len(parts)):
+            ancestor = str(Path(*parts[:i]))
+            if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+                out.add(ancestor)
+                break
+    return sorted(out)
 
 
 def run(*argv: str) -> None:
@@ -205,11 +224,14 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--directive", action="append", default=[])
     p.add_argument("--writable", action="append", default=[])
+    p.add_argument("--reachable-install", action="store_true",
+                   help="no directives: let other users reach the install, as if it were packaged")
     p.add_argument("command", nargs="+")
     args = p.parse_args()
     directives = set(args.directive)
     hidden = [root for d, roots in HIDES.items() if d in directives for root in roots]
-    keep = install_paths(hidden)
+    opened = unreachable_ancestors() if args.reachable_install else []
+    keep = install_paths([*hidden, *opened])
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
@@ -217,6 +239,8 @@ def main() -> None:
     # Handles on the install, taken in the new namespace (a bind's source must be in the
     # caller's) before anything is mounted over it.
     held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
+    for path in opened:
+        fresh_tmpfs(path, "mode=0755", keep)
     if "PrivateDevices=yes" in directives:
         private_devices()
     if "PrivateTmp=yes" in directives:

@@ -21,6 +21,7 @@ import grpc
 import pytest
 from conftest import SANDBOXCTL, SANDBOXD, Daemon, cgroup_parents, merge, to_toml, worker_cgroups
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from harden import unreachable_ancestors
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -197,12 +198,20 @@ def ensure_user(name: str, groups: tuple[str, ...] = ()) -> pwd.struct_passwd:
     return pwd.getpwnam(name)
 
 
+def reach_install() -> tuple[str, ...]:
+    """A prefix for a command that drops to another user and runs the client from this
+    checkout: a checkout in /root (0700) is out of other users' reach, a packaged install
+    (/usr/local) is not, so the command gets a mount namespace of its own where it is
+    reachable (harden.py --reachable-install; it execs, so the pid stays the same)."""
+    return (sys.executable, HARDEN, "--reachable-install", "--") if unreachable_ancestors() else ()
+
+
 def as_user(user: pwd.struct_passwd, *argv: str, timeout: float = 60,
             stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """Runs `argv` as `user` with exactly its groups from the group database (setpriv: no
     fork-time hooks, so nothing of the test's root credentials survives the exec)."""
-    return subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
-                           "--", *argv], capture_output=True, text=True, timeout=timeout, input=stdin,
+    return subprocess.run([*reach_install(), "setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                           "--init-groups", "--", *argv], capture_output=True, text=True, timeout=timeout, input=stdin,
                           env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"}, cwd="/")
 
 

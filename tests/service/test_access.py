@@ -23,6 +23,7 @@ from svc import (
     ensure_group,
     ensure_user,
     launcher,  # noqa: F401 - a fixture
+    reach_install,
     wait_for,
 )
 
@@ -104,8 +105,9 @@ def test_peer_uid_and_pid_come_from_the_kernel(launcher: Callable[..., Daemon], 
     """The run log names the real client process: its pid is the one setpriv exec'd into."""
     t1 = users["t1"]
     d = launcher(group_config(), directory=shared_dir / "d")
-    proc = subprocess.Popen(["setpriv", f"--reuid={t1.pw_uid}", f"--regid={t1.pw_gid}", "--init-groups", "--",
-                             sys.executable, SANDBOXCTL, "--socket", d.socket, "exec", str(shared_dir / "prog.py")],
+    proc = subprocess.Popen([*reach_install(), "setpriv", f"--reuid={t1.pw_uid}", f"--regid={t1.pw_gid}",
+                             "--init-groups", "--", sys.executable, SANDBOXCTL, "--socket", d.socket, "exec",
+                             str(shared_dir / "prog.py")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", env={"PATH": "/usr/bin:/bin"})
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, out) == (0, b"uid 1000 hello\n"), err
