@@ -20,6 +20,7 @@
 # reports the call. pid 1 makes itself non-dumpable once the runner is forked, so nothing in
 # the run can open its descriptors through /proc/1/fd.
 import fcntl
+import gc
 import json
 import os
 import resource
@@ -79,6 +80,9 @@ def warm_python():
     scope = {"__name__": "__warm__"}
     exec(compile("squares = [i * i for i in range(64)]\nprint('', end='')\n", "<warm>", "exec"), scope)
     sys.stdout.flush()
+    # The runner's own objects (and in fork mode the zygote's) are out of the collector's
+    # sight from here on: the user's program pays only for collecting its own objects.
+    gc.freeze()
 
 
 def limit_self():
