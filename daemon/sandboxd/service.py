@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .admission import RawRequest, Rejected, admit
@@ -23,6 +24,11 @@ from .run import Emit, OnStarted, RunDriver
 from .worker import Worker
 
 log = logging.getLogger("sandboxd.service")
+
+# A finished run's teardown waits for its response to go out (see Service.execute), but never
+# longer than this, whatever the transport does.
+TEARDOWN_DEFER_MAX_S = 1.0
+AfterResponse = Callable[[Callable[[], None]], None]
 
 
 class Unavailable(Exception):
@@ -54,6 +60,7 @@ class Service:
         self.runs_total = 0
         self.draining = False
         self._teardowns: set[asyncio.Task[None]] = set()
+        self._deferred: dict[str, tuple[Pool, Worker, asyncio.TimerHandle]] = {}
 
     def _make_pool(self, name: str) -> Pool:
         return Pool(name, self.cfg.languages[name].pool_size, self.backend.build_worker,
@@ -98,9 +105,14 @@ class Service:
                 self.pools[name] = self._make_pool(name)
                 self.pools[name].refill()
 
-    async def execute(self, raw: RawRequest, peer: Peer, emit: Emit,
-                      on_started: OnStarted, lint: list | None = None) -> RunResult:
-        """Runs one request. Raises Rejected / TooBusy / Unavailable before anything runs."""
+    async def execute(self, raw: RawRequest, peer: Peer, emit: Emit, on_started: OnStarted,
+                      lint: list | None = None, after_response: AfterResponse | None = None) -> RunResult:
+        """Runs one request. Raises Rejected / TooBusy / Unavailable before anything runs.
+
+        The worker is destroyed (and its replacement started) once the program has ended: at
+        once, or, given `after_response`, through it once the result is out, so the kill, the
+        cgroup teardown and the next build stay off the response path. A run that did not end
+        (cancelled, crashed) is killed at once either way."""
         if self.draining:
             raise Unavailable("the daemon is shutting down; not accepting new runs")
         spec = admit(self.cfg, raw)
@@ -134,7 +146,10 @@ class Service:
                 del self.runs_by_uid[peer.uid]
             self.active.pop(run_id, None)
             if worker is not None:
-                pool.release(worker)
+                if after_response is not None and driver is not None and driver.finished.is_set():
+                    self._release_later(pool, worker, after_response)
+                else:
+                    pool.release(worker)
         self.runs_total += 1
         self.status_counts[result.status] += 1
         u = result.usage
@@ -144,6 +159,19 @@ class Service:
                  result.status, result.exit_code, result.signal, u.wall_ms, u.cpu_user_ms + u.cpu_system_ms,
                  u.peak_memory_bytes, result.warm_start)
         return result
+
+    def _release_later(self, pool: Pool, worker: Worker, after_response: AfterResponse) -> None:
+        timer = asyncio.get_running_loop().call_later(TEARDOWN_DEFER_MAX_S, self._release, worker.id)
+        self._deferred[worker.id] = (pool, worker, timer)
+        after_response(lambda: self._release(worker.id))
+
+    def _release(self, worker_id: str) -> None:
+        """Destroys a finished run's worker; the first of its two triggers wins."""
+        entry = self._deferred.pop(worker_id, None)
+        if entry is not None:
+            pool, worker, timer = entry
+            timer.cancel()
+            pool.release(worker)
 
     def cancel(self, run_id: str) -> bool:
         driver = self.active.get(run_id)
@@ -168,6 +196,8 @@ class Service:
         await self.close()
 
     async def close(self) -> None:
+        for worker_id in list(self._deferred):
+            self._release(worker_id)
         for pool in self.pools.values():
             await pool.close()
         while self._teardowns:
