@@ -197,7 +197,9 @@ class Daemon:
     def _status_line(self) -> str:
         pools = " ".join(f"{n}={len(p.ready)}/{p.target}" for n, p in self.service.pools.items())
         state = "draining" if self.service.draining else "serving"
-        return f"STATUS={state}; ready {pools}; {len(self.service.active)} running"
+        failing = "".join(f"; {n} builds failing: {p.last_error}" for n, p in self.service.pools.items()
+                          if p.last_error)
+        return f"STATUS={state}; ready {pools}; {len(self.service.active)} running{failing}"
 
     async def _status_loop(self) -> None:
         """STATUS= every few seconds; WATCHDOG=1 from the same task when systemd asks for it,
@@ -219,8 +221,8 @@ class Daemon:
             return False
         if warm.result():
             return True
-        failing = [f"{n}: {p.stats.build_failures} failed builds" for n, p in self.service.pools.items()
-                   if p.stats.build_failures and not p.stats.builds]
+        failing = [f"no {n} worker could be built ({p.stats.build_failures} attempts); last error: {p.last_error}"
+                   for n, p in self.service.pools.items() if p.stats.build_failures and not p.stats.builds]
         if failing:
             raise BuildFailed("; ".join(failing))
         log.warning("event=slow_warmup detail=%r", f"pools not full after {WARM_TIMEOUT_S:g}s; serving anyway")
@@ -269,6 +271,7 @@ class Daemon:
             except BuildFailed as exc:
                 log.error("event=cannot_build_workers detail=%r", str(exc))
                 notify("STATUS=cannot build workers: " + str(exc))
+                print(f"sandboxd: cannot start: {exc}", file=sys.stderr)
                 return 1
             if warm:
                 await self._set_health(health_pb2.HealthCheckResponse.SERVING)

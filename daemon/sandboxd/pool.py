@@ -75,6 +75,8 @@ class Pool:
         # From the request reaching the pool to its code being in the worker's pipe.
         self.handover_ms: deque[float] = deque(maxlen=HANDOVER_WINDOW)
         self._failures = 0
+        # The latest failed build's message while builds keep failing, "" once one succeeds.
+        self.last_error = ""
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._refill_timer: asyncio.TimerHandle | None = None
@@ -129,14 +131,22 @@ class Pool:
                     return
                 worker = await self._build(self.language)
             self._failures = 0
+            self.last_error = ""
             self.stats.builds += 1
             self.stats.build_ms_total += worker.build_ms
-        except BuildError as exc:
+        except Exception as exc:
+            # Anything a backend raises is a failed build: the pool reports it and retries
+            # with backoff rather than losing its refill loop to an unexpected exception.
+            error = exc if isinstance(exc, BuildError) else BuildError(f"{type(exc).__name__}: {exc}")
             self._failures += 1
             self.stats.build_failures += 1
-            log.error("event=build_failed language=%s error=%r", self.language, str(exc))
+            self.last_error = str(error)
+            retry = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S)) - 1]
+            log.error("event=build_failed language=%s failures_in_a_row=%d retry_in_s=%g error=%r",
+                      self.language, self._failures, retry, str(error),
+                      exc_info=None if isinstance(exc, BuildError) else exc)
             if self._failures >= FAILURES_BEFORE_GIVING_UP:
-                self._fail_waiters(exc)
+                self._fail_waiters(error)
         finally:
             self.building -= 1
         if worker is None:

@@ -52,6 +52,7 @@ class Builder:
         self.in_flight = 0
         self.max_in_flight = 0
         self.fail = False
+        self.error: Exception = BuildError("no interpreter")
         self.gate: asyncio.Event | None = None
 
     async def __call__(self, language: str) -> Worker:
@@ -62,7 +63,7 @@ class Builder:
             if self.gate is not None:
                 await self.gate.wait()
             if self.fail:
-                raise BuildError("no interpreter")
+                raise self.error
             r, w = os.pipe()
             worker = Worker(f"{language}-{len(self.built)}", language, -1, -1, -1, -1, StatusChannel(r),
                             FakeContainment(), build_ms=2.0, baseline=Sample(0, 0, 0, 1))
@@ -247,6 +248,24 @@ def test_repeated_build_failures_fail_the_waiters() -> None:
         with pytest.raises(BuildError, match="no interpreter"):
             await asyncio.wait_for(pool.acquire(), 30)
         assert pool.stats.build_failures >= pool_mod.FAILURES_BEFORE_GIVING_UP
+        await pool.close()
+        builder.close()
+
+    run(body)
+
+
+def test_unexpected_build_errors_are_reported_and_retried_until_builds_work() -> None:
+    async def body() -> None:
+        builder = Builder()
+        builder.fail = True
+        builder.error = OSError(30, "Read-only file system", "/sys/fs/cgroup/memory/x/w-0")
+        pool = make_pool(builder, target=1)
+        pool.refill()
+        await until(lambda: pool.stats.build_failures >= 2, "two failed builds")
+        assert pool.last_error == "OSError: [Errno 30] Read-only file system: '/sys/fs/cgroup/memory/x/w-0'"
+        builder.fail = False
+        await until(lambda: len(pool.ready) == 1, "the pool to recover")
+        assert pool.last_error == ""
         await pool.close()
         builder.close()
 

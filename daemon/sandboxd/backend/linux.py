@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import platform
 import secrets
@@ -26,6 +27,8 @@ from ..pipes import StatusChannel, close_quietly
 from ..runners import source as runner_source
 from ..worker import Worker
 from . import Backend, BuildError, Capability, Containment, Sample
+
+log = logging.getLogger("sandboxd.backend")
 
 BUILD_TIMEOUT_S = 30.0
 WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR, "LANG": "C.UTF-8",
@@ -299,28 +302,39 @@ class LinuxBackend(Backend):
         )
 
     async def build_worker(self, language: str) -> Worker:
+        """One warm worker, or a BuildError naming the worker, the step that failed and why
+        (an OSError keeps its errno and path): whatever goes wrong, the pool must hear a
+        BuildError to report it and retry, and nothing of the half-built worker is left."""
         started = time.monotonic()
         seq = next(self.counter)
         worker_id = f"{self.prefix}-{seq}"
         defaults = self.cfg.limits
         memory, tasks = int(defaults.memory_mb * MIB), defaults.max_processes + 1
-        cg = self.hierarchy.create(worker_id, memory, tasks)
+        try:
+            cg = self.hierarchy.create(worker_id, memory, tasks)
+        except OSError as exc:
+            raise BuildError(f"{language} worker {worker_id}: creating its cgroup failed: {exc}") from exc
         containment = LinuxContainment(cg, None)
         containment.limits = (memory, tasks)
         status: StatusChannel | None = None
         fds: list[int] = []
+        step = "handing the blueprint to the fork server"
         try:
             fds = await self.zygote.spawn(self._blueprint(language, worker_id, seq, cg))
             status = StatusChannel(fds[4])
             for fd in fds[:4]:
                 os.set_blocking(fd, False)
+            step = "setting up the sandbox"
             first = await status.next(BUILD_TIMEOUT_S)
             if not first or "pid" not in first:
                 raise BuildError(str((first or {}).get("error", "worker exited during set-up")))
+            step = "opening a pidfd for its pid 1"
             containment.pidfd = os.pidfd_open(int(first["pid"]))  # type: ignore[arg-type]
+            step = "starting its runner"
             ready = await status.next(BUILD_TIMEOUT_S)
             if not ready or not ready.get("ready"):
                 raise BuildError(str((ready or {}).get("error", "worker exited before it was ready")))
+            step = "reading its cgroup's baseline usage"
             baseline = containment.sample()
         except BaseException as exc:
             for fd in fds[:4]:
@@ -329,10 +343,19 @@ class LinuxBackend(Backend):
                 status.close()
             elif len(fds) > 4:
                 close_quietly(fds[4])
-            await asyncio.get_running_loop().run_in_executor(None, containment.destroy)
-            if isinstance(exc, (ZygoteError, TimeoutError)):
-                raise BuildError(str(exc) or "worker build timed out") from exc
-            raise
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, containment.destroy)
+            except OSError as cleanup:
+                log.error("event=teardown_failed worker=%s error=%r", worker_id, str(cleanup))
+            if not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, TimeoutError):
+                detail = f"no answer within {BUILD_TIMEOUT_S:g} s"
+            elif isinstance(exc, BuildError | ZygoteError | OSError):
+                detail = str(exc)
+            else:
+                detail = f"{type(exc).__name__}: {exc}"
+            raise BuildError(f"{language} worker {worker_id}: {step} failed: {detail}") from exc
         return Worker(worker_id, language, fds[0], fds[1], fds[2], fds[3], status, containment,
                       build_ms=(time.monotonic() - started) * 1000, baseline=baseline)
 
