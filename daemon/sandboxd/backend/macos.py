@@ -522,10 +522,14 @@ class MacOSBackend(Backend):
         worker_id = f"{self.prefix}-{seq}"
         uid, gid = self._uid(seq)
         workdir = os.path.join(WORK_ROOT, f"w-{uid if uid is not None else 'own'}-{worker_id}")
-        os.makedirs(WORK_ROOT, mode=0o711, exist_ok=True)
-        os.mkdir(workdir, 0o700)
-        if uid is not None and gid is not None:
-            os.chown(workdir, uid, gid)
+        try:
+            os.makedirs(WORK_ROOT, mode=0o711, exist_ok=True)
+            os.mkdir(workdir, 0o700)
+            if uid is not None and gid is not None:
+                os.chown(workdir, uid, gid)
+        except OSError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise BuildError(f"{language} worker {worker_id}: creating its working directory failed: {exc}") from exc
         profile = seatbelt_profile(self.read_paths, self.exec_paths, workdir)
         pipes = [os.pipe() for _ in range(5)]  # stdin, stdout, stderr, control, status
         theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][0], pipes[4][1]]

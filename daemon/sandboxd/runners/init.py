@@ -19,6 +19,11 @@
 # attack makes blocks its caller and wakes pid 1, which kills every process of the run and
 # reports the call. pid 1 makes itself non-dumpable once the runner is forked, so nothing in
 # the run can open its descriptors through /proc/1/fd.
+#
+# backend/macos.py starts this same file (exec mode only) as the first program inside
+# sandbox-exec. macOS has no pid namespace, prlimit, pidfd, pipe2, prctl or seccomp, so the
+# calls that only exist on Linux are taken only where LINUX is true; each site says what
+# macOS does instead.
 import fcntl
 import gc
 import json
@@ -37,6 +42,7 @@ NOTIF = struct.Struct("=QIIiIQ6Q")
 # (x86_64, aarch64, riscv64).
 NOTIF_RECV = (3 << 30) | (NOTIF.size << 16) | (ord("!") << 8)
 PR_SET_DUMPABLE = 4
+LINUX = sys.platform.startswith("linux")
 
 
 def report(**fields):
@@ -211,9 +217,20 @@ def wait_for_run(runner):
     """Blocks until the control pipe has a run (or was closed); False when the runner died
     first, while idle. pid 1 then reports at once: the daemon sees an idle worker speak out of
     turn and replaces it, rather than handing a dead runner the next run."""
-    pidfd = os.pidfd_open(runner)
-    readable, _, _ = select.select([CTL, pidfd], [], [])
-    os.close(pidfd)
+    if LINUX:
+        pidfd = os.pidfd_open(runner)
+        readable, _, _ = select.select([CTL, pidfd], [], [])
+        os.close(pidfd)
+        return CTL in readable
+    # macOS has no pidfd; a kqueue watching for the runner's exit serves the same purpose.
+    kq = select.kqueue()
+    try:
+        kq.control([select.kevent(runner, select.KQ_FILTER_PROC, select.KQ_EV_ADD, select.KQ_NOTE_EXIT)], 0)
+    except ProcessLookupError:
+        kq.close()
+        return False  # already gone
+    readable, _, _ = select.select([CTL, kq], [], [])
+    kq.close()
     return CTL in readable
 
 
@@ -223,9 +240,12 @@ def limit_runner(runner, go_w):
         cpu_s, fsize = LIMITS.unpack(read_exact(CTL, LIMITS.size))
     except EOFError:
         os._exit(0)  # discarded while idle
-    cpu = int(cpu_seconds_used(runner) + cpu_s) + 1
-    resource.prlimit(runner, resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.prlimit(runner, resource.RLIMIT_FSIZE, (fsize, fsize))
+    if LINUX:
+        # macOS cannot set another process's limits: there the runner keeps the worker's
+        # maxima and the daemon polls the run's CPU time (backend/macos.py).
+        cpu = int(cpu_seconds_used(runner) + cpu_s) + 1
+        resource.prlimit(runner, resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.prlimit(runner, resource.RLIMIT_FSIZE, (fsize, fsize))
     os.write(go_w, b"g")
     os.close(go_w)
 
@@ -265,6 +285,8 @@ def reap(pid):
 
 
 def seccomp_listener():
+    if not LINUX:
+        return None
     try:
         return NOTIFY if os.readlink(f"/proc/self/fd/{NOTIFY}") == "anon_inode:seccomp notify" else None
     except OSError:
@@ -272,6 +294,11 @@ def seccomp_listener():
 
 
 def make_untouchable():
+    """Linux: no process of the run may open pid 1's descriptors through /proc/1/fd. macOS
+    has no /proc and no prctl; reaching another process's descriptors or memory there takes
+    its task port, which the worker's Seatbelt profile (deny default) does not grant."""
+    if not LINUX:
+        return
     import ctypes
 
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
@@ -290,13 +317,33 @@ def receive_violation(listener):
     return {"nr": nr, "arch": arch, "pid": pid}
 
 
+def kill_scope():
+    """Whom `os.kill(scope, SIGKILL)` must reach to end the whole run. Linux: -1 from pid 1
+    of the run's pid namespace is every other process of that namespace. macOS has no pid
+    namespace, so -1 would reach every process of the uid (the daemon's own when it is not
+    root): only the worker's process group, the session the launcher started; the daemon
+    kills the rest by the worker's uid (backend/macos.py)."""
+    return -1 if LINUX else -os.getpgrp()
+
+
+def wakeup_pipe():
+    """A non-blocking close-on-exec pipe; os.pipe2 exists on Linux only (os.pipe is
+    close-on-exec already)."""
+    if LINUX:
+        return os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w
+
+
 def supervise(runner, listener):
     """Waits for the runner to end, reaping orphans; on a seccomp notification kills the run.
 
     The daemon holds the only read end of the status pipe: when it goes away (a crash, a
     SIGKILL) the pipe reports an error here, and the run is ended at once rather than left
     running with nobody to enforce its wall-clock timeout."""
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    wake_r, wake_w = wakeup_pipe()
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
     poller = select.poll()
@@ -310,11 +357,11 @@ def supervise(runner, listener):
             return status, None
         for fd, _ in poller.poll():
             if fd == STATUS:
-                os.kill(-1, signal.SIGKILL)
+                os.kill(kill_scope(), signal.SIGKILL)
                 os._exit(1)
             if fd == listener:
                 violation = receive_violation(listener)
-                os.kill(-1, signal.SIGKILL)
+                os.kill(kill_scope(), signal.SIGKILL)
                 return wait_for(runner), violation
             try:
                 while os.read(wake_r, 64):

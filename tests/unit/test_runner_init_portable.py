@@ -1,0 +1,129 @@
+"""runners/init.py on the macOS path, exercised on Linux.
+
+backend/macos.py starts init.py inside sandbox-exec; macOS has no prlimit, pidfd, pipe2,
+prctl, seccomp or pid namespace. The module's LINUX flag picks the branches: here it is
+turned off (or, for a whole worker's init, sys.platform is set to "darwin" before init.py
+runs) and the macOS branches run for real against Linux processes and pipes. Only the
+kqueue wait of spawn mode needs macOS itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sandboxd.runners import init
+
+PR_GET_DUMPABLE = 3
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    p = subprocess.Popen(["sleep", "30"])
+    yield p
+    p.kill()
+    p.wait()
+
+
+def give_limits(monkeypatch: pytest.MonkeyPatch, cpu_s: float, fsize: int) -> tuple[int, int]:
+    ctl_r, ctl_w = os.pipe()
+    os.write(ctl_w, init.LIMITS.pack(cpu_s, fsize))
+    os.close(ctl_w)
+    monkeypatch.setattr(init, "CTL", ctl_r)
+    go_r, go_w = os.pipe()
+    return go_r, go_w
+
+
+def test_macos_limit_runner_gives_go_without_prlimit(monkeypatch: pytest.MonkeyPatch,
+                                                     sleeper: subprocess.Popen[bytes]) -> None:
+    monkeypatch.setattr(init, "LINUX", False)
+    before = resource.prlimit(sleeper.pid, resource.RLIMIT_CPU)
+    go_r, go_w = give_limits(monkeypatch, 2.0, 1 << 20)
+    init.limit_runner(sleeper.pid, go_w)
+    assert os.read(go_r, 1) == b"g"
+    assert resource.prlimit(sleeper.pid, resource.RLIMIT_CPU) == before
+
+
+def test_linux_limit_runner_sets_the_runners_limits(monkeypatch: pytest.MonkeyPatch,
+                                                    sleeper: subprocess.Popen[bytes]) -> None:
+    go_r, go_w = give_limits(monkeypatch, 2.0, 1 << 20)
+    init.limit_runner(sleeper.pid, go_w)
+    assert os.read(go_r, 1) == b"g"
+    assert resource.prlimit(sleeper.pid, resource.RLIMIT_CPU) == (3, 4)
+    assert resource.prlimit(sleeper.pid, resource.RLIMIT_FSIZE) == (1 << 20, 1 << 20)
+
+
+def test_macos_kill_scope_is_the_process_group_never_every_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert init.kill_scope() == -1
+    monkeypatch.setattr(init, "LINUX", False)
+    assert init.kill_scope() == -os.getpgrp()
+
+
+def test_macos_wakeup_pipe_is_non_blocking_and_close_on_exec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(init, "LINUX", False)
+    r, w = init.wakeup_pipe()
+    try:
+        assert not os.get_blocking(r) and not os.get_blocking(w)
+        assert not os.get_inheritable(r) and not os.get_inheritable(w)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 1)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_macos_skips_prctl_and_the_seccomp_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(init, "LINUX", False)
+    init.make_untouchable()
+    assert ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+    assert init.seccomp_listener() is None
+
+
+# Puts the pipes where init.py expects them (fds 3 and 4), claims to be macOS, runs init.py.
+PRELUDE = """
+import os, sys
+os.dup2(50, 3); os.dup2(51, 4); os.close(50); os.close(51)
+source = open(sys.argv[1]).read()
+sys.argv = ["-c", "python"]
+sys.platform = "darwin"
+exec(compile(source, "init.py", "exec"), {"__name__": "__main__"})
+"""
+
+
+def test_a_whole_python_worker_init_on_the_macos_path(tmp_path: Path) -> None:
+    ctl_r, ctl_w = os.pipe()
+    status_r, status_w = os.pipe()
+    os.dup2(ctl_r, 50)
+    os.dup2(status_w, 51)
+    os.close(ctl_r)
+    os.close(status_w)
+    try:
+        worker = subprocess.Popen([sys.executable, "-I", "-c", PRELUDE, init.__file__], pass_fds=(50, 51),
+                                  cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+    finally:
+        os.close(50)
+        os.close(51)
+    status = os.fdopen(status_r)
+    try:
+        assert json.loads(status.readline()) == {"ready": True}
+        code = b"import sys\nprint('ran on', sys.platform)\nsys.exit(3)\n"
+        header = json.dumps({"code_size": len(code), "files": [], "filename": "main.py", "env": {"A": "1"},
+                             "args": ["x"]}).encode()
+        os.write(ctl_w, init.LIMITS.pack(5.0, 1 << 20) + len(header).to_bytes(4, "big") + header + code)
+        os.close(ctl_w)
+        assert json.loads(status.readline()) == {"exit_code": 3}
+        out, err = worker.communicate(timeout=30)
+    finally:
+        status.close()
+        worker.kill()
+        worker.wait()
+    assert (out, err) == (b"ran on darwin\n", b"")
+    assert worker.returncode == 0
