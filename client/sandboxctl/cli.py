@@ -247,6 +247,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for p in s.pools:
         print(f"  {p.language:12} {p.target:6} {p.ready:5} {p.building:5} {p.runs_served:7} {p.cold_starts:5} "
               f"{p.mean_build_ms:9.1f} {p.handover_p50_ms:8.2f}/{p.handover_p90_ms:.2f}/{p.handover_p99_ms:.2f}")
+        if p.last_build_error:
+            print(f"  {'':12} builds failing ({p.build_failures} failed so far), retrying: {p.last_build_error}")
     print("capabilities:")
     print("\n".join(_caps_lines(s.capabilities)))
     return 0

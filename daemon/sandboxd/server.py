@@ -194,7 +194,8 @@ class SandboxServicer(pb_grpc.SandboxServicer):
                 runs_served=pool.stats.runs_served, mean_build_ms=pool.mean_build_ms(),
                 handover_p50_ms=percentile(lat, 50), handover_p90_ms=percentile(lat, 90),
                 handover_p99_ms=percentile(lat, 99), cold_starts=pool.stats.cold_starts,
-                waiting=len(pool.waiters)))
+                waiting=len(pool.waiters), build_failures=pool.stats.build_failures,
+                last_build_error=pool.last_error))
         return pb.StatusResponse(version=__version__, uptime_s=time.monotonic() - s.started,
                                  active_runs=len(s.active), runs_total=s.runs_total,
                                  runs_by_status=dict(s.status_counts), pools=pools,

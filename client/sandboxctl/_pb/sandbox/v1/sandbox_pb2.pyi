@@ -172,7 +172,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PoolStatus(_message.Message):
-    __slots__ = ("language", "target", "ready", "building", "runs_served", "mean_build_ms", "handover_p50_ms", "handover_p90_ms", "handover_p99_ms", "cold_starts", "waiting")
+    __slots__ = ("language", "target", "ready", "building", "runs_served", "mean_build_ms", "handover_p50_ms", "handover_p90_ms", "handover_p99_ms", "cold_starts", "waiting", "build_failures", "last_build_error")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,8 @@ class PoolStatus(_message.Message):
     HANDOVER_P99_MS_FIELD_NUMBER: _ClassVar[int]
     COLD_STARTS_FIELD_NUMBER: _ClassVar[int]
     WAITING_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LAST_BUILD_ERROR_FIELD_NUMBER: _ClassVar[int]
     language: str
     target: int
     ready: int
@@ -195,7 +197,9 @@ class PoolStatus(_message.Message):
     handover_p99_ms: float
     cold_starts: int
     waiting: int
-    def __init__(self, language: _Optional[str] = ..., target: _Optional[int] = ..., ready: _Optional[int] = ..., building: _Optional[int] = ..., runs_served: _Optional[int] = ..., mean_build_ms: _Optional[float] = ..., handover_p50_ms: _Optional[float] = ..., handover_p90_ms: _Optional[float] = ..., handover_p99_ms: _Optional[float] = ..., cold_starts: _Optional[int] = ..., waiting: _Optional[int] = ...) -> None: ...
+    build_failures: int
+    last_build_error: str
+    def __init__(self, language: _Optional[str] = ..., target: _Optional[int] = ..., ready: _Optional[int] = ..., building: _Optional[int] = ..., runs_served: _Optional[int] = ..., mean_build_ms: _Optional[float] = ..., handover_p50_ms: _Optional[float] = ..., handover_p90_ms: _Optional[float] = ..., handover_p99_ms: _Optional[float] = ..., cold_starts: _Optional[int] = ..., waiting: _Optional[int] = ..., build_failures: _Optional[int] = ..., last_build_error: _Optional[str] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("version", "uptime_s", "active_runs", "runs_total", "runs_by_status", "pools", "capabilities", "draining")
