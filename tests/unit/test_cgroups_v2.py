@@ -3,7 +3,8 @@
 This host is cgroup v1, so the decisions run against a temporary directory laid out like a
 cgroup2 filesystem (the kernel's files are plain files here; the delegation marker is the
 same xattr systemd sets). tests/integration/test_cgroup_v2.py moves real processes on the
-host's otherwise empty v2 hierarchy.
+host's otherwise empty v2 hierarchy. The last tests give v1's explicit parent and the
+clean-up of a half-made worker cgroup the same kind of tree.
 """
 
 from __future__ import annotations
@@ -167,3 +168,32 @@ def test_config_cgroup_parent() -> None:
     for bad in ("system.slice", "/a/../b", "/a b", ""):
         with pytest.raises(ConfigError, match=r"sandbox\.cgroup_parent"):
             from_dict({"sandbox": {"cgroup_parent": bad}})
+
+
+def v1_tree(root: Path) -> Path:
+    for controller in cgroups.V1_CONTROLLERS:
+        (root / controller / "system.slice").mkdir(parents=True)
+    return root
+
+
+def test_v1_explicit_parent_and_missing_parent(tmp_path: Path) -> None:
+    root = v1_tree(tmp_path / "v1")
+    h = cgroups.Hierarchy("sandboxd", root=str(root), parent_setting="/system.slice")
+    assert (h.version, h.parents["memory"]) == (1, f"{root}/memory/system.slice/sandboxd")
+    assert h.where == f"{root}/{{memory,pids,cpuacct,freezer}}/system.slice/sandboxd"
+    assert cgroups.Hierarchy("sandboxd", root=str(root)).parents["pids"] == f"{root}/pids/sandboxd"
+    with pytest.raises(RuntimeError, match="not a cgroup"):
+        cgroups.Hierarchy("sandboxd", root=str(root), parent_setting="/nowhere.slice")
+
+
+def test_a_worker_cgroup_that_cannot_get_its_limits_is_removed(tmp_path: Path) -> None:
+    # Plain directories have no memory.limit_in_bytes: the limit write fails like a kernel
+    # refusal would, and every controller's directory of the worker must be gone again.
+    h = cgroups.Hierarchy("sandboxd", root=str(v1_tree(tmp_path / "v1")))
+    with pytest.raises(FileNotFoundError, match=r"memory\.limit_in_bytes"):
+        h.create("w-1", 64 << 20, 16)
+    assert not any(os.path.exists(f"{parent}/w-1") for parent in h.parents.values())
+    os.mkdir(f"{h.parents['pids']}/w-2")  # a mkdir that fails part-way: EEXIST on pids
+    with pytest.raises(FileExistsError):
+        h.create("w-2", 64 << 20, 16)
+    assert [c for c, parent in h.parents.items() if os.path.exists(f"{parent}/w-2")] == ["pids"]

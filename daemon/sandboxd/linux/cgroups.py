@@ -357,7 +357,9 @@ def prepare_v2(placement: Placement, name: str, wanted: tuple[str, ...]) -> str:
     available = set(_read(f"{parent}/cgroup.controllers").split())
     missing = set(wanted) - available
     if missing:
-        raise RuntimeError(f"cgroup v2 controllers not available in {parent}: {', '.join(sorted(missing))}")
+        hint = (" (delegate them to the unit, e.g. Delegate=yes, or set sandbox.cgroup_parent = \"root\")"
+                if placement.evacuate else "")
+        raise RuntimeError(f"cgroup v2 controllers not available in {parent}: {', '.join(sorted(missing))}{hint}")
     if name.split("/")[0] == DAEMON_LEAF and placement.evacuate:
         raise RuntimeError(f"sandbox.cgroup_name {name!r} collides with {parent}/{DAEMON_LEAF}, "
                            "the leaf the daemon's own processes move into")
