@@ -30,7 +30,11 @@ def test_cpu_time_of_a_spin_matches_what_the_program_measured(client: Client, la
     spun_ms = float(r.stdout) * 1000
     u = r.usage
     assert u.cpu_user_ms >= 0.8 * spun_ms, u
-    assert spun_ms * 0.95 <= u.cpu_user_ms + u.cpu_system_ms <= spun_ms + 150, (spun_ms, u)
+    # The same second, give or take what the cgroup's accounting adds: on cgroup v1 the
+    # user/system split (cpuacct.usage_user/usage_sys) is sampled at each tick, which on a
+    # loaded host was seen 8% over the program's own (exact) measure. Counting the warm-up
+    # or another run would be far outside; a trivial run's own test bounds the start-up cost.
+    assert spun_ms * 0.9 <= u.cpu_user_ms + u.cpu_system_ms <= spun_ms * 1.25 + 150, (spun_ms, u)
     assert u.wall_ms >= 0.9 * spun_ms
 
 
