@@ -80,7 +80,7 @@ def test_sd_notify_ready_status_watchdog_reload_stopping(launcher: Callable[...,
 
         # WATCHDOG_USEC=1s: a ping (with the pool status) at least every half second.
         count = len(sink.messages)
-        sink.collect(lambda ms: sum(m.startswith(b"WATCHDOG=1\nSTATUS=serving") for _, m in ms[count:]) >= 3, 10)
+        sink.collect(lambda ms: sum(m.startswith(b"WATCHDOG=1\nSTATUS=serving") for _, m in ms[count:]) >= 3, 30)
 
         d.process.send_signal(signal.SIGHUP)
         sink.collect(lambda ms: any(m.startswith(b"RELOADING=1\nMONOTONIC_USEC=") for _, m in ms))
