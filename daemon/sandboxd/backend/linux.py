@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from . import Backend, BuildError, Capability, Containment, Sample
 log = logging.getLogger("sandboxd.backend")
 
 BUILD_TIMEOUT_S = 30.0
+EXIT_WAIT_S = 1.0  # for a killed worker's pid 1 to be gone before its cgroup is removed
 WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR, "LANG": "C.UTF-8",
               "TMPDIR": "/tmp"}
 MIB = 1 << 20
@@ -103,8 +105,12 @@ class LinuxContainment(Containment):
         self.cgroup.kill()
 
     def destroy(self) -> bool:
+        """Blocking (the daemon runs it in a thread). pid 1's exit takes its whole namespace
+        with it, so waiting for its pidfd first lets the first rmdir succeed instead of
+        freezing, listing and killing again every 2 ms while the kernel tears processes down."""
         self.kill()
         if self.pidfd is not None:
+            select.select([self.pidfd], [], [], EXIT_WAIT_S)
             close_quietly(self.pidfd)
             self.pidfd = None
         return self.cgroup.kill_and_remove()
