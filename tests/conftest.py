@@ -73,6 +73,10 @@ def merge(base: dict[str, object], extra: dict[str, object]) -> dict[str, object
     return out
 
 
+# Every daemon this session started, for the check that the session left nothing behind.
+STARTED: list[Daemon] = []
+
+
 @dataclass
 class Daemon:
     """A running sandboxd: its socket, config, log and process."""
@@ -84,6 +88,9 @@ class Daemon:
     process: subprocess.Popen[bytes]
     log_path: Path
     clients: list[Client] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        STARTED.append(self)
 
     def client(self, **kwargs: object) -> Client:
         c = Client(self.socket, **kwargs)  # type: ignore[arg-type]
@@ -163,6 +170,23 @@ def start_daemon(directory: Path, config: dict[str, object] | None = None, *, wa
             d.stop(signal.SIGKILL)
             raise
     return d
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_of_the_session_left_on_the_host() -> Iterator[None]:
+    """Once every other fixture is torn down: each daemon the session started has exited, and
+    its directory and cgroup parents are gone (each test's own fixtures already check its
+    worker cgroups; this catches what no fixture owned)."""
+    yield
+    left: list[str] = []
+    for d in STARTED:
+        if d.process.poll() is None:
+            left.append(f"sandboxd pid {d.process.pid} ({d.socket}) still running")
+            d.stop(signal.SIGKILL)
+        left += [p for p in cgroup_parents(d.cgroup_name) if os.path.isdir(p)]
+        if d.dir.exists():
+            left.append(str(d.dir))
+    assert not left, "the test session left behind: " + ", ".join(sorted(set(left)))
 
 
 @pytest.fixture
