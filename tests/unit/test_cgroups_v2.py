@@ -130,6 +130,7 @@ def test_processes_leave_the_parent_before_controllers_are_enabled(fs: Path) -> 
     # evacuation gives up with a message, and subtree_control has not been touched.
     service = fs / SERVICE.lstrip("/")
     (service / "cgroup.procs").write_text("4242\n")
+    make_cgroup(service / cgroups.DAEMON_LEAF)  # the kernel fills a new cgroup's directory on mkdir
     with pytest.raises(RuntimeError, match="still lists 4242"):
         cgroups.prepare_v2(cgroups.Placement(str(service), True, "test"), "sandboxd", cgroups.V2_CONTROLLERS)
     assert (service / cgroups.DAEMON_LEAF / "cgroup.procs").read_text() == "4242"
