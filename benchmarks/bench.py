@@ -359,8 +359,11 @@ def idle_memory(d: Daemon) -> dict[str, dict[str, float]]:
         charge = f"{CGROUP_ROOT}/memory/{d.cgroup_name}/{name}/memory.usage_in_bytes"
         if not os.path.exists(charge):
             charge = f"{CGROUP_ROOT}/{d.cgroup_name}/{name}/memory.current"
-        with open(charge) as f:
-            cg = int(f.read())
+        try:
+            with open(charge) as f:
+                cg = int(f.read())
+        except FileNotFoundError:
+            continue  # a used worker whose teardown finished meanwhile: not an idle one
         mb = 1 << 20
         by_lang[language].append({
             "processes": len(infos),
