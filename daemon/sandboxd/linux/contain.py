@@ -17,7 +17,7 @@ import os
 import resource
 import signal
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import prctl
 
@@ -32,8 +32,9 @@ NAMESPACES = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.C
               | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS | libc.CLONE_NEWCGROUP)
 
 
-@dataclass(frozen=True)
-class Blueprint:
+# A NamedTuple, not a dataclass: dataclasses imports inspect (ast, dis, tokenize…), which
+# every worker forked from the zygote would carry.
+class Blueprint(NamedTuple):
     """Everything the zygote needs to build one worker; sent by the daemon as JSON."""
 
     worker_id: str

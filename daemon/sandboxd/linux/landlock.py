@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .libc import _check, _syscall, syscall_number
 
@@ -88,8 +88,9 @@ def probe() -> tuple[int, str]:
     return 0, f"landlock_create_ruleset: {os.strerror(err)}"
 
 
-@dataclass(frozen=True)
-class Grant:
+# A NamedTuple, not a dataclass: dataclasses imports inspect (ast, dis, tokenize…), which
+# every worker forked from the zygote would carry.
+class Grant(NamedTuple):
     path: str
     rights: int
 

@@ -7,7 +7,7 @@ host and everything disappears with the worker's last process.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import libc
 
@@ -30,8 +30,9 @@ _LOCKED_FLAGS = {
 }
 
 
-@dataclass(frozen=True)
-class RootSpec:
+# A NamedTuple, not a dataclass: dataclasses imports inspect (ast, dis, tokenize…), which
+# every worker forked from the zygote would carry.
+class RootSpec(NamedTuple):
     readonly_paths: tuple[str, ...]
     workdir_size_mb: int
     tmp_size_mb: int

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyseccomp as sc
 
@@ -142,8 +142,9 @@ KILL = (
 )
 
 
-@dataclass(frozen=True)
-class Policy:
+# A NamedTuple, not a dataclass: dataclasses imports inspect (ast, dis, tokenize…), which
+# every worker forked from the zygote would carry.
+class Policy(NamedTuple):
     """One runtime's filter as data a test can read."""
 
     allow: tuple[str, ...]

@@ -5,25 +5,51 @@ so the daemon starts this module with plain `subprocess` before it imports grpc,
 over a SOCK_SEQPACKET socket for workers. Each answer carries the worker's pipe ends as
 SCM_RIGHTS. Keep its imports minimal: every worker is a fork of this process.
 
-Usage: python -I -m sandboxd.linux.zygote FD
+Started as `python -I -S -c BOOT FD LIBRARIES PATH...` (zygote_client.py): without `site`
+neither site-packages nor the editable-install finder (pathlib, inspect, typing…) is loaded,
+so the daemon hands over the directories that hold our modules and the shared libraries it
+already resolved (`LIBRARIES`, JSON).
 """
 
 from __future__ import annotations
 
+import _socket
+import array
 import fcntl
 import gc
 import json
 import os
 import signal
-import socket
 import sys
+import types
+from typing import TYPE_CHECKING
 
 import prctl
 
-from . import seccomp_policy
-from .contain import Blueprint, build_worker
+if TYPE_CHECKING:
+    from .contain import Blueprint
 
 MAX_REQUEST = 1 << 20
+
+
+def _import_with_libraries(paths: dict[str, str | None]) -> None:
+    """Imports the worker-building modules while `ctypes.util.find_library` answers from
+    `paths` (libc and libseccomp, already found by the daemon).
+
+    The real ctypes.util pulls in subprocess, threading, shutil and tempfile (~3 MB that
+    every worker would inherit, and threading's at-fork hooks slow every fork) only to find
+    those two libraries. The stand-in is removed afterwards, so user code importing
+    ctypes.util gets the real one.
+    """
+    import ctypes
+
+    util = types.ModuleType("ctypes.util")
+    util.find_library = paths.__getitem__  # type: ignore[attr-defined]
+    sys.modules["ctypes.util"] = ctypes.util = util  # type: ignore[attr-defined]
+    try:
+        from . import contain, seccomp_policy  # noqa: F401  (imported once, for every worker)
+    finally:
+        del sys.modules["ctypes.util"], ctypes.util  # type: ignore[attr-defined]
 
 
 def _place_fds(fds: list[int]) -> None:
@@ -35,6 +61,8 @@ def _place_fds(fds: list[int]) -> None:
 
 
 def _spawn(bp: Blueprint) -> list[int]:
+    from .contain import build_worker
+
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
@@ -54,7 +82,15 @@ def _spawn(bp: Blueprint) -> list[int]:
     return daemon_ends
 
 
-def serve(sock: socket.socket) -> None:
+def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
+    """`socket.send_fds` without the socket module: its enums and selectors (~0.4 MB) would
+    sit in every worker."""
+    sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))])
+
+
+def serve(sock: _socket.socket) -> None:
+    from .contain import Blueprint
+
     while True:
         try:
             data = sock.recv(MAX_REQUEST)
@@ -69,7 +105,7 @@ def serve(sock: socket.socket) -> None:
             sock.send(json.dumps({"error": f"zygote: {exc}"}).encode())
             continue
         try:
-            socket.send_fds(sock, [json.dumps({"worker_id": bp.worker_id}).encode()], fds)
+            _send_fds(sock, json.dumps({"worker_id": bp.worker_id}).encode(), fds)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -81,12 +117,22 @@ def main() -> None:
     prctl.set_child_subreaper(True)
     # Builders and orphaned worker inits are reaped by the kernel; nobody here waits for them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    _import_with_libraries(json.loads(sys.argv[2]))
+    # Run with -S, yet fork-mode user code expects the builtins site defines (exit, quit,
+    # help…); with -S, importing site defines them without its sys.path and .pth processing.
+    import site
+
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+    from . import seccomp_policy
+
     seccomp_policy.prepare()
     # Every worker inherits this heap (~15k objects). Frozen, the collector of a worker's pid 1
     # and runner never walks it: a full collection of it costs ~1.6 ms here and writes to every
     # inherited object's header, turning shared pages into private copies.
     gc.freeze()
-    sock = socket.socket(fileno=fd)
+    sock = _socket.socket(fileno=fd)
     serve(sock)
 
 

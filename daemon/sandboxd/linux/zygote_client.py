@@ -17,6 +17,28 @@ class ZygoteError(RuntimeError):
     pass
 
 
+# `-I -S`, so the zygote loads neither site nor the editable-install finder: its sys.path is
+# the standard library plus the directories passed after the libraries.
+BOOT = "import sys; sys.path[:0] = sys.argv[3:]; import sandboxd.linux.zygote as z; z.main()"
+
+
+def _zygote_argv(fd: int) -> list[str]:
+    """Where the zygote finds our modules and libraries: wherever this daemon found them."""
+    import ctypes.util
+
+    import _prctl
+    import prctl
+    import pyseccomp
+
+    import sandboxd
+
+    roots = [os.path.dirname(os.path.dirname(sandboxd.__file__))]
+    roots += [os.path.dirname(m.__file__ or "") for m in (prctl, _prctl, pyseccomp)]
+    libraries = {name: ctypes.util.find_library(name) for name in ("c", "seccomp")}
+    return [sys.executable, "-I", "-S", "-c", BOOT, str(fd), json.dumps(libraries),
+            *dict.fromkeys(roots)]
+
+
 class ZygoteClient:
     """Starts the zygote with plain subprocess (vfork + exec), never a bare fork."""
 
@@ -24,7 +46,7 @@ class ZygoteClient:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "sandboxd.linux.zygote", str(theirs.fileno())],
+            _zygote_argv(theirs.fileno()),
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True,
         )
         theirs.close()
@@ -77,7 +99,7 @@ class ZygoteClient:
             raise ZygoteError(f"the fork server exited with {self.process.returncode}")
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self.pending.append(future)
-        self.sock.send(json.dumps(bp.__dict__).encode())
+        self.sock.send(json.dumps(bp._asdict()).encode())
         return await future
 
     def close(self) -> None:

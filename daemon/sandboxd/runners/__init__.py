@@ -6,8 +6,10 @@ mounted into the sandbox for them.
 
 from __future__ import annotations
 
-from importlib import resources
-
 
 def source(name: str) -> str:
+    # Imported here: the zygote imports runners.init, and importlib.resources (pathlib,
+    # tempfile…) would otherwise sit in every worker it forks.
+    from importlib import resources
+
     return resources.files(__package__).joinpath(name).read_text()
