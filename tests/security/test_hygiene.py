@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 from sandboxctl import Client
 
@@ -80,6 +81,26 @@ def test_nothing_of_the_daemon_in_the_interpreter(client: Client) -> None:
                           "path": [p for p in sys.path if 'venv' in p or 'sandboxd' in p]}))
         """)
     assert got == {"modules": [], "path": []}
+
+
+def test_no_process_of_the_run_shows_the_daemons_command_line(client: Client) -> None:
+    """Fork-mode workers are forked from the zygote, whose argv names the daemon's install
+    and module directories; every process the run can see must show none of it."""
+    import sandboxd
+
+    install = str(Path(sandboxd.__file__).resolve().parents[1])
+    got = run_json(client, """
+        import json, os
+        lines = {}
+        for pid in os.listdir('/proc'):
+            if pid.isdigit():
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    lines[pid] = f.read().replace(b'\\0', b' ').decode().strip()
+        print(json.dumps(lines))
+        """)
+    assert set(got) >= {"1", "2"}, got
+    leaked = {pid: line for pid, line in got.items() if install in line or "zygote" in line or "venv" in line}
+    assert not leaked, leaked
 
 
 def test_signal_dispositions_are_a_fresh_processs(client: Client) -> None:

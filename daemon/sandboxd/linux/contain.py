@@ -138,6 +138,10 @@ def build_worker(bp: Blueprint) -> None:
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # /proc/<pid>/cmdline of a fork-mode pid 1 and of its runner would otherwise show the
+        # zygote's: where the daemon is installed and its module directories. Done here, while
+        # the prctl calls it makes are still allowed.
+        prctl.set_proctitle("python3")
         os.setsid()
         _enter_namespaces(bp)
         pid = os.fork()
