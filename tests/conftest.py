@@ -135,33 +135,43 @@ class Daemon:
                 os.rmdir(parent)
 
 
+# Small pools so that tests start fast; every daemon gets its own cgroup parent on top.
+TEST_CONFIG: dict[str, object] = {
+    "socket_mode": "0600",
+    "languages": {
+        "python": {"interpreter": "/usr/bin/python3", "extensions": [".py"], "pool_size": 2, "mode": "fork"},
+        "javascript": {"interpreter": "/usr/bin/node", "extensions": [".js", ".mjs", ".cjs"], "pool_size": 1,
+                       "runner": "node_runner.js", "command": ["{interpreter}", "-e", "{runner}"],
+                       "memory_floor_mb": 64},
+    },
+}
+# What an init system or the developer's shell may have set that must not reach a test daemon.
+FOREIGN_ENV = ("SANDBOXD_SOCKET", "NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def write_config(path: Path, cgroup_name: str, config: dict[str, object] | None) -> None:
+    """The test defaults, the daemon's own cgroup parent, then `config` on top."""
+    path.write_text(to_toml(merge(merge(TEST_CONFIG, {"sandbox": {"cgroup_name": cgroup_name}}), config or {})))
+
+
 def start_daemon(directory: Path, config: dict[str, object] | None = None, *, wait: bool = True,
-                 cgroup_name: str | None = None, extra_args: tuple[str, ...] = ()) -> Daemon:
-    """Starts sandboxd in the foreground on `directory`/sandboxd.sock with `config` laid over
-    small test defaults (few pool workers, a cgroup parent of its own)."""
+                 cgroup_name: str | None = None, extra_args: tuple[str, ...] = (), prefix: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, log_path: Path | None = None) -> Daemon:
+    """Starts `prefix... sandboxd --foreground` on `directory`/sandboxd.sock with `config` laid
+    over the test defaults. Each start in the same directory (a restart) logs to a file of
+    its own."""
     name = cgroup_name or f"sandboxd-test-{secrets.token_hex(4)}"
-    base: dict[str, object] = {
-        "socket_mode": "0600",
-        "sandbox": {"cgroup_name": name},
-        "languages": {
-            "python": {"interpreter": "/usr/bin/python3", "extensions": [".py"], "pool_size": 2,
-                       "mode": "fork"},
-            "javascript": {"interpreter": "/usr/bin/node", "extensions": [".js", ".mjs", ".cjs"],
-                           "pool_size": 1, "runner": "node_runner.js",
-                           "command": ["{interpreter}", "-e", "{runner}"], "memory_floor_mb": 64},
-        },
-    }
-    cfg = merge(base, config or {})
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "sandboxd.toml"
-    config_path.write_text(to_toml(cfg))
-    log_path = directory / "daemon.log"
+    write_config(config_path, name, config)
+    log_path = log_path or next(directory / f"daemon{i}.log" for i in range(1000)
+                                if not (directory / f"daemon{i}.log").exists())
     sock = str(directory / "sandboxd.sock")
-    env = {k: v for k, v in os.environ.items() if k not in ("SANDBOXD_SOCKET", "NOTIFY_SOCKET")}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([SANDBOXD, "--socket", sock, "--config", str(config_path), "--foreground",
-                                    "--log-level", "debug", *extra_args],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+    base_env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([*prefix, SANDBOXD, "--socket", sock, "--config", str(config_path), "--foreground",
+                                    "--log-level", "debug", *extra_args], stdout=log, stderr=subprocess.STDOUT,
+                                   env={**base_env, **(env or {})})
     d = Daemon(directory, sock, config_path, name, process, log_path)
     if wait:
         try:

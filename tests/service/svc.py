@@ -9,7 +9,6 @@ import grp
 import os
 import pwd
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import SANDBOXCTL, SANDBOXD, Daemon, cgroup_parents, merge, to_toml, worker_cgroups
+from conftest import SANDBOXCTL, Daemon, cgroup_parents, start_daemon, worker_cgroups, write_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harden import unreachable_ancestors
 
@@ -27,17 +26,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 HARDEN = str(HERE / "harden.py")
 UNIT = REPO / "packaging" / "systemd" / "sandboxd.service"
-
-BASE: dict[str, object] = {
-    "socket_mode": "0600",
-    "languages": {
-        "python": {"interpreter": "/usr/bin/python3", "extensions": [".py"], "pool_size": 2, "mode": "fork"},
-        "javascript": {"interpreter": "/usr/bin/node", "extensions": [".js", ".mjs", ".cjs"], "pool_size": 1,
-                       "runner": "node_runner.js", "command": ["{interpreter}", "-e", "{runner}"],
-                       "memory_floor_mb": 64},
-    },
-}
-
 
 def unit_service_section() -> dict[str, str]:
     """The [Service] section of the shipped unit (systemd's syntax is close enough to INI)."""
@@ -47,14 +35,9 @@ def unit_service_section() -> dict[str, str]:
     return dict(parser["Service"])
 
 
-def rewrite_config(path: Path, cgroup_name: str, config: dict[str, object] | None) -> None:
-    """The test defaults, the daemon's own cgroup parent, then `config` on top."""
-    path.write_text(to_toml(merge(merge(BASE, {"sandbox": {"cgroup_name": cgroup_name}}), config or {})))
-
-
 def reload(d: Daemon, config: dict[str, object] | None, count: int) -> None:
     """Rewrites `d`'s config and sends SIGHUP; waits for the `count`-th reload attempt."""
-    rewrite_config(d.config_path, d.cgroup_name, config)
+    write_config(d.config_path, d.cgroup_name, config)
     d.process.send_signal(signal.SIGHUP)
     if not wait_for(lambda: len(re.findall(r"event=reload(ed|_failed)", d.log())) >= count, 10):
         raise AssertionError(f"no reload:\n{d.log()}")
@@ -63,29 +46,10 @@ def reload(d: Daemon, config: dict[str, object] | None, count: int) -> None:
 def launch(directory: Path, config: dict[str, object] | None = None, *, prefix: tuple[str, ...] = (),
            env: dict[str, str] | None = None, wait: bool = True, cgroup_name: str | None = None,
            stderr_path: Path | None = None) -> Daemon:
-    """Starts `prefix... sandboxd --foreground` on `directory`/sandboxd.sock; each start in
-    the same directory (a restart) logs to a file of its own."""
-    name = cgroup_name or f"sandboxd-test-{secrets.token_hex(4)}"
-    directory.mkdir(parents=True, exist_ok=True)
-    config_path = directory / "sandboxd.toml"
-    rewrite_config(config_path, name, config)
-    log_path = stderr_path or next(directory / f"daemon{i}.log" for i in range(1000)
-                                   if not (directory / f"daemon{i}.log").exists())
-    sock = str(directory / "sandboxd.sock")
-    base_env = {k: v for k, v in os.environ.items()
-                if k not in ("SANDBOXD_SOCKET", "NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID")}
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([*prefix, SANDBOXD, "--socket", sock, "--config", str(config_path), "--foreground",
-                                    "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT,
-                                   env={**base_env, **(env or {})})
-    d = Daemon(directory, sock, config_path, name, process, log_path)
-    if wait:
-        try:
-            d.wait_ready()
-        except BaseException:
-            d.stop(signal.SIGKILL)
-            raise
-    return d
+    """A daemon the way an init system starts it: `prefix` (a hardening wrapper) in front, an
+    environment of its own, and its stderr where the test wants it."""
+    return start_daemon(directory, config, prefix=prefix, env=env, wait=wait, cgroup_name=cgroup_name,
+                        log_path=stderr_path)
 
 
 def leftovers(d: Daemon) -> list[str]:

@@ -10,9 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import SANDBOXD
 from sandboxd import config
 from sandboxd.main import parse_args
-from svc import REPO, SANDBOXD, unit_service_section
+from svc import REPO, unit_service_section
 
 SYSTEMD = REPO / "packaging" / "systemd"
 PLIST = REPO / "packaging" / "launchd" / "org.sandboxd.sandboxd.plist"
