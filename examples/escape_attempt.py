@@ -7,7 +7,7 @@ for path in ("/etc/shadow", "/root", "/home", "/proc/1/cmdline"):
             print(path, "->", os.listdir(path))
         else:
             with open(path, "rb") as f:
-                print(path, "->", f.read()[:60])
+                print(path, "->", [part for part in f.read(200).split(b"\0") if part])
     except OSError as exc:
         print(path, "->", type(exc).__name__, exc.strerror)
 print("processes visible:", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
