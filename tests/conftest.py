@@ -134,6 +134,15 @@ class Daemon:
             if os.path.isdir(parent):
                 os.rmdir(parent)
 
+    def stop_and_clean(self) -> list[str]:
+        """Stops the daemon and returns the worker cgroups it left behind; when there are
+        none, its cgroup parents are removed too."""
+        self.stop()
+        leftovers = worker_cgroups(self.cgroup_name)
+        if not leftovers:
+            self.remove_cgroup_parents()
+        return leftovers
+
 
 # Small pools so that tests start fast; every daemon gets its own cgroup parent on top.
 TEST_CONFIG: dict[str, object] = {
@@ -218,12 +227,7 @@ def daemon_factory(tmp_short: Path) -> Iterator:
         return d
 
     yield make
-    leftovers = []
-    for d in started:
-        d.stop()
-        leftovers += worker_cgroups(d.cgroup_name)
-        if not leftovers:
-            d.remove_cgroup_parents()
+    leftovers = [cg for d in started for cg in d.stop_and_clean()]
     assert not leftovers, f"worker cgroups left behind: {leftovers}"
 
 
@@ -233,10 +237,7 @@ def shared_daemon() -> Iterator[Daemon]:
     path = Path(tempfile.mkdtemp(prefix="sbx-shared-", dir="/tmp"))
     d = start_daemon(path, {"languages": {"python": {"pool_size": 4}, "javascript": {"pool_size": 2}}})
     yield d
-    d.stop()
-    leftovers = worker_cgroups(d.cgroup_name)
-    if not leftovers:
-        d.remove_cgroup_parents()
+    leftovers = d.stop_and_clean()
     shutil.rmtree(path, ignore_errors=True)
     assert not leftovers, f"worker cgroups left behind: {leftovers}"
 

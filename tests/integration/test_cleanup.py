@@ -33,10 +33,8 @@ def bare_daemon() -> Iterator[Daemon]:
     })
     d.uid_base = uid_base  # type: ignore[attr-defined]
     yield d
-    assert d.stop() == 0, d.log()
-    leftovers = workers(d.cgroup_name)
-    if not leftovers:
-        d.remove_cgroup_parents()
+    leftovers = d.stop_and_clean()
+    assert d.process.returncode == 0, d.log()
     shutil.rmtree(path, ignore_errors=True)
     assert not leftovers, f"worker cgroups left behind: {leftovers}"
 
