@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hostnet import nothing_connected
 from sandboxctl import Client
 
 PRELUDE = """'use strict';
@@ -110,24 +111,6 @@ def test_only_minimal_dev_and_no_sys_or_tty(client: Client) -> None:
                    "sys": False, "tty": "ENOENT"}
 
 
-@pytest.fixture
-def host_listener():
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.setblocking(False)
-    yield srv
-    srv.close()
-
-
-def _nothing_connected(srv: socket.socket) -> bool:
-    try:
-        srv.accept()
-    except BlockingIOError:
-        return True
-    return False
-
-
 def test_host_loopback_listener_is_unreachable(client: Client, host_listener: socket.socket) -> None:
     port = host_listener.getsockname()[1]
     got = run_json(client, f"""
@@ -136,7 +119,7 @@ def test_host_loopback_listener_is_unreachable(client: Client, host_listener: so
           .then((code) => console.log(JSON.stringify(code)));
         """)
     assert got == "EPERM"
-    assert _nothing_connected(host_listener)
+    assert nothing_connected(host_listener)
 
 
 def test_host_abstract_unix_socket_is_unreachable(client: Client) -> None:
@@ -152,7 +135,7 @@ def test_host_abstract_unix_socket_is_unreachable(client: Client) -> None:
               .then((code) => console.log(JSON.stringify(code)));
             """)
         assert got == "ECONNREFUSED"  # the worker's network namespace has its own abstract names
-        assert _nothing_connected(srv)
+        assert nothing_connected(srv)
     finally:
         srv.close()
 

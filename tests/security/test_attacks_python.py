@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyseccomp
 import pytest
+from hostnet import nothing_connected
 from sandboxctl import Client
 
 PRELUDE = "import ctypes, errno, json, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\n" \
@@ -345,29 +346,11 @@ def test_privileges_are_gone(client: Client) -> None:
 
 # ---- network ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def host_listener():
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.setblocking(False)
-    yield srv
-    srv.close()
-
-
-def _nothing_connected(srv: socket.socket) -> bool:
-    try:
-        srv.accept()
-    except BlockingIOError:
-        return True
-    return False
-
-
 def test_host_loopback_listener_is_unreachable(client: Client, host_listener: socket.socket) -> None:
     port = host_listener.getsockname()[1]
     got = run_json(client, "import socket\n" + errno_of(f"socket.create_connection(('127.0.0.1', {port}), 2)"))
     assert got == "EPERM"
-    assert _nothing_connected(host_listener)
+    assert nothing_connected(host_listener)
 
 
 def test_dns_resolution_fails(client: Client) -> None:
@@ -401,7 +384,7 @@ def test_landlock_alone_denies_tcp(daemon_factory, host_listener: socket.socket)
             print(json.dumps(out))
             """)
     assert got == {"connect": "EACCES", "bind": "EACCES"}
-    assert _nothing_connected(host_listener)
+    assert nothing_connected(host_listener)
 
 
 # ---- processes, signals and other runs -------------------------------------------------------
