@@ -83,6 +83,17 @@ def test_nothing_of_the_daemon_in_the_interpreter(client: Client) -> None:
     assert got == {"modules": [], "path": []}
 
 
+def test_no_exit_work_left_by_the_daemon(client: Client) -> None:
+    """A fork-mode worker inherits the fork server's prepared seccomp filters; their release at
+    exit (weakref.finalize) would run on every run's exit path, touching pages the run never
+    used. The run must start with no finalizer of anybody else's registered."""
+    got = run_json(client, """
+        import json, weakref
+        print(json.dumps([repr(info.func) for info in weakref.finalize._registry.values()]))
+        """)
+    assert got == []
+
+
 def test_no_process_of_the_run_shows_the_daemons_command_line(client: Client) -> None:
     """Fork-mode workers are forked from the zygote, whose argv names the daemon's install
     and module directories; every process the run can see must show none of it."""
