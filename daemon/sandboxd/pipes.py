@@ -65,6 +65,21 @@ class Drain:
             return
         self.stop()
 
+    def read_available(self) -> None:
+        """Takes what the pipe holds now, then stops: for when its writer has said it is done
+        but others (the run's leftover processes) may still hold it open."""
+        while not self.done.done():
+            try:
+                data = os.read(self.fd, self.chunk)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                break
+            self.on_data(data)
+        self.stop()
+
     def stop(self) -> None:
         if not self.done.done():
             self.loop.remove_reader(self.fd)
@@ -72,15 +87,25 @@ class Drain:
 
 
 class StatusChannel:
-    """JSON lines from the worker (builder, init or runner): pid, ready, exit status."""
+    """JSON lines from the worker (builder, pid 1): pid, ready, exit status; and, from the
+    exit pipe, the runner's own exit code as {"exit_code": N, "runner": True}, ahead of pid 1's
+    report (runners/init.py). The first exit status to arrive is the run's."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, exit_fd: int | None = None) -> None:
         self.fd = fd
+        self.exit_fd = exit_fd
         self.buffer = b""
         self.messages: asyncio.Queue[dict[str, object] | None] = asyncio.Queue()
         self.closed = False
         self.drain = Drain(fd, self._on_data, 4096)
         self.drain.done.add_done_callback(lambda _: self._eof())
+        self.exit_drain = Drain(exit_fd, self._on_exit, 1) if exit_fd is not None else None
+
+    def _on_exit(self, data: bytes) -> None:
+        """One byte, once: anything after it cannot change the run's result."""
+        if self.exit_drain is not None:
+            self.exit_drain.stop()
+        self.messages.put_nowait({"exit_code": data[0], "runner": True})
 
     def _on_data(self, data: bytes) -> None:
         self.buffer += data
@@ -103,3 +128,6 @@ class StatusChannel:
     def close(self) -> None:
         self.drain.stop()
         close_quietly(self.fd)
+        if self.exit_drain is not None:
+            self.exit_drain.stop()
+            close_quietly(self.exit_fd)

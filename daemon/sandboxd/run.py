@@ -167,6 +167,11 @@ class RunDriver:
                 message = await worker.status.next(EOF_GRACE_S)
             ended = time.monotonic()
             self.finished.set()
+            if message and message.get("runner"):
+                # The runner wrote all its output before its exit code; nothing written later
+                # belongs to the run, whose teardown follows the response.
+                out.read_available()
+                err.read_available()
             try:
                 await asyncio.wait_for(asyncio.gather(out.done, err.done), EOF_GRACE_S)
             except TimeoutError:

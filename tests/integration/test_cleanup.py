@@ -89,6 +89,20 @@ def test_detached_node_children_are_gone(bare: Client, bare_daemon: Daemon) -> N
 
 
 @pytest.mark.parametrize("lang", ["python", "javascript"])
+def test_a_program_that_reports_its_exit_early_is_ended_on_it(bare: Client, bare_daemon: Daemon, lang: str) -> None:
+    """The exit pipe's byte is taken as the run's end (runners/init.py): a program that writes
+    one and carries on has said it exited, and is ended like one that did."""
+    code = {
+        "python": "import os, time\nprint('before', flush=True)\nos.write(5, bytes([7]))\ntime.sleep(120)\n",
+        "javascript": "const fs = require('fs');\nconsole.log('before');\nfs.writeSync(5, Buffer.from([7]));\n"
+                      "setInterval(() => {}, 1000);\n",
+    }[lang]
+    r = bare.execute(code, language=lang, timeout_s=60)
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 7, "before\n"), r
+    assert_nothing_left(bare_daemon)
+
+
+@pytest.mark.parametrize("lang", ["python", "javascript"])
 def test_children_of_a_timed_out_run_are_gone(bare: Client, bare_daemon: Daemon, lang: str) -> None:
     code = DOUBLE_FORK + "time.sleep(120)\n" if lang == "python" else NODE_CHILDREN + "setInterval(() => {}, 1000);\n"
     r = bare.execute(code, language=lang, timeout_s=1)

@@ -217,8 +217,9 @@ def test_hygiene_environment_umask_identity(client: Client) -> None:
 
 
 def test_only_its_own_descriptors(client: Client) -> None:
-    """0-2 are the run's pipes (one end each, held by the daemon); everything else is Node's own:
-    epoll/eventfd instances, or pipes whose both ends Node holds (libuv's signal pipe)."""
+    """0-2 are the run's pipes and 5 the exit pipe (one end each, held by the daemon: see
+    runners/init.py); everything else is Node's own: epoll/eventfd instances, or pipes whose
+    both ends Node holds (libuv's signal pipe)."""
     got = run_json(client, """
         const fds = {};
         const dir = fs.opendirSync('/proc/self/fd');
@@ -228,8 +229,8 @@ def test_only_its_own_descriptors(client: Client) -> None:
         dir.closeSync();
         console.log(JSON.stringify(fds));
         """)
-    std = [got.pop(fd) for fd in ("0", "1", "2")]
-    assert all(t.startswith("pipe:") for t in std) and len(set(std)) == 3
+    std = [got.pop(fd) for fd in ("0", "1", "2", "5")]
+    assert all(t.startswith("pipe:") for t in std) and len(set(std)) == 4
     pipes = [t for t in got.values() if t.startswith("pipe:")]
     for fd, target in got.items():
         if target.startswith("pipe:"):

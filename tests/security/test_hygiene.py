@@ -17,6 +17,8 @@ def run_json(client: Client, code: str, **kwargs: object) -> object:
 
 
 def test_only_the_runs_own_descriptors(client: Client) -> None:
+    """0-2, and 5: the write end of the exit pipe, on which the runner reports the exit code
+    (runners/init.py). Each is a pipe of its own."""
     got = run_json(client, """
         import json, os
         names = {}
@@ -25,12 +27,16 @@ def test_only_the_runs_own_descriptors(client: Client) -> None:
                 names[n] = os.readlink(f'/proc/self/fd/{n}')
             except FileNotFoundError:
                 names[n] = 'closed'  # the descriptor listdir itself used
-        print(json.dumps(names))
+        with open('/proc/self/fdinfo/5') as f:
+            flags = next(int(line.split()[1], 8) for line in f if line.startswith('flags:'))
+        print(json.dumps({"fds": names, "exit_pipe_access": flags & os.O_ACCMODE}))
         """)
-    own = {n: t for n, t in got.items() if t != "closed"}
-    assert sorted(own) == ["0", "1", "2"], got
-    assert all(t.startswith("pipe:") for t in own.values()) and len(set(own.values())) == 3
-    assert len(got) == 4
+    names = got["fds"]
+    own = {n: t for n, t in names.items() if t != "closed"}
+    assert sorted(own) == ["0", "1", "2", "5"], got
+    assert all(t.startswith("pipe:") for t in own.values()) and len(set(own.values())) == 4
+    assert len(names) == 5
+    assert got["exit_pipe_access"] == 1  # O_WRONLY
 
 
 def test_a_fixed_minimal_environment(client: Client) -> None:

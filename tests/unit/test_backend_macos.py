@@ -100,7 +100,7 @@ def test_nproc_is_left_alone_on_the_daemons_shared_uid() -> None:
 
 
 def test_launch_spec_round_trips() -> None:
-    spec = macos.LaunchSpec(7, 8, "/w", {"RLIMIT_CPU": (5, 6)}, ["/bin/true"], 1_800_000_001, 1_800_000_001)
+    spec = macos.LaunchSpec(7, 8, 9, "/w", {"RLIMIT_CPU": (5, 6)}, ["/bin/true"], 1_800_000_001, 1_800_000_001)
     assert macos.LaunchSpec.from_json(spec.to_json()) == spec
 
 
@@ -119,14 +119,15 @@ def run_launcher(spec_for: object, tmp_path: Path, extra_fd: bool = True) -> tup
     """Runs the real launcher the way the backend does: a fresh interpreter, plain subprocess."""
     ctl_r, ctl_w = os.pipe()
     status_r, status_w = os.pipe()
+    exit_r, exit_w = os.pipe()
     stray_r, stray_w = os.pipe()  # must not reach the sandboxed command
-    spec = spec_for(ctl_r, status_w)  # type: ignore[operator]
+    spec = spec_for(ctl_r, status_w, exit_w)  # type: ignore[operator]
+    own = (ctl_r, status_w, exit_w)
     try:
         process = subprocess.Popen([sys.executable, "-I", "-m", "sandboxd.backend.macos", spec.to_json()],
-                                   pass_fds=(ctl_r, status_w, stray_r) if extra_fd else (ctl_r, status_w),
-                                   stdin=subprocess.DEVNULL)
+                                   pass_fds=(*own, stray_r) if extra_fd else own, stdin=subprocess.DEVNULL)
     finally:
-        for fd in (ctl_r, status_w, stray_r):
+        for fd in (*own, stray_r):
             os.close(fd)
     os.write(ctl_w, b"hello")
     os.close(ctl_w)
@@ -134,6 +135,7 @@ def run_launcher(spec_for: object, tmp_path: Path, extra_fd: bool = True) -> tup
     with os.fdopen(status_r, "rb") as status:
         text = status.read().decode()
     os.close(stray_w)
+    os.close(exit_r)
     try:
         return code, json.loads(text)
     except ValueError:
@@ -147,15 +149,15 @@ def test_the_launcher_places_descriptors_limits_and_directory(tmp_path: Path) ->
     workdir = tmp_path / "w"
     workdir.mkdir()
 
-    def spec(ctl: int, status: int) -> macos.LaunchSpec:
-        return macos.LaunchSpec(ctl, status, str(workdir), {"RLIMIT_CPU": (7, 8), "RLIMIT_CORE": (0, 0)},
+    def spec(ctl: int, status: int, exit: int) -> macos.LaunchSpec:
+        return macos.LaunchSpec(ctl, status, exit, str(workdir), {"RLIMIT_CPU": (7, 8), "RLIMIT_CORE": (0, 0)},
                                 [INTERPRETER, "-I", "-S", "-c", PROBE])
 
     code, seen = run_launcher(spec, tmp_path)
     assert code == 0, seen
     assert isinstance(seen, dict)
     assert seen["ctl"] == "hello"
-    assert [fd for fd in seen["fds"] if fd > 2] in ([3, 4], [3, 4, 5])  # 5: listdir's own descriptor
+    assert [fd for fd in seen["fds"] if fd > 2] in ([3, 4, 5], [3, 4, 5, 6])  # 6: listdir's own descriptor
     assert (seen["cwd"], seen["umask"]) == (str(workdir), 0o077)
     assert (seen["cpu"], seen["core"]) == ([7, 8], [0, 0])
 
@@ -168,8 +170,8 @@ def test_the_launcher_drops_to_the_workers_uid(tmp_path: Path) -> None:
     os.chown(workdir, uid, uid)
     os.chmod(tmp_path, 0o755)
 
-    def spec(ctl: int, status: int) -> macos.LaunchSpec:
-        return macos.LaunchSpec(ctl, status, str(workdir), {}, [INTERPRETER, "-I", "-S", "-c", PROBE], uid, uid)
+    def spec(ctl: int, status: int, exit: int) -> macos.LaunchSpec:
+        return macos.LaunchSpec(ctl, status, exit, str(workdir), {}, [INTERPRETER, "-I", "-S", "-c", PROBE], uid, uid)
 
     code, seen = run_launcher(spec, tmp_path)
     assert code == 0, seen
@@ -178,8 +180,8 @@ def test_the_launcher_drops_to_the_workers_uid(tmp_path: Path) -> None:
 
 
 def test_a_failed_launch_is_reported_on_the_status_pipe(tmp_path: Path) -> None:
-    def spec(ctl: int, status: int) -> macos.LaunchSpec:
-        return macos.LaunchSpec(ctl, status, str(tmp_path / "missing"), {}, ["/bin/true"])
+    def spec(ctl: int, status: int, exit: int) -> macos.LaunchSpec:
+        return macos.LaunchSpec(ctl, status, exit, str(tmp_path / "missing"), {}, ["/bin/true"])
 
     code, seen = run_launcher(spec, tmp_path, extra_fd=False)
     assert code == 1

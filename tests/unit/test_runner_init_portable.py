@@ -86,10 +86,10 @@ def test_macos_skips_prctl_and_the_seccomp_listener(monkeypatch: pytest.MonkeyPa
     assert init.seccomp_listener() is None
 
 
-# Puts the pipes where init.py expects them (fds 3 and 4), claims to be macOS, runs init.py.
+# Puts the pipes where init.py expects them (fds 3, 4 and 5), claims to be macOS, runs init.py.
 PRELUDE = """
 import os, sys
-os.dup2(50, 3); os.dup2(51, 4); os.close(50); os.close(51)
+os.dup2(50, 3); os.dup2(51, 4); os.dup2(52, 5); os.close(50); os.close(51); os.close(52)
 source = open(sys.argv[1]).read()
 sys.argv = ["-c", "python"]
 sys.platform = "darwin"
@@ -100,17 +100,17 @@ exec(compile(source, "init.py", "exec"), {"__name__": "__main__"})
 def test_a_whole_python_worker_init_on_the_macos_path(tmp_path: Path) -> None:
     ctl_r, ctl_w = os.pipe()
     status_r, status_w = os.pipe()
-    os.dup2(ctl_r, 50)
-    os.dup2(status_w, 51)
-    os.close(ctl_r)
-    os.close(status_w)
+    exit_r, exit_w = os.pipe()
+    for fd, target in ((ctl_r, 50), (status_w, 51), (exit_w, 52)):
+        os.dup2(fd, target)
+        os.close(fd)
     try:
-        worker = subprocess.Popen([sys.executable, "-I", "-c", PRELUDE, init.__file__], pass_fds=(50, 51),
+        worker = subprocess.Popen([sys.executable, "-I", "-c", PRELUDE, init.__file__], pass_fds=(50, 51, 52),
                                   cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
     finally:
-        os.close(50)
-        os.close(51)
+        for fd in (50, 51, 52):
+            os.close(fd)
     status = os.fdopen(status_r)
     try:
         assert json.loads(status.readline()) == {"ready": True}
@@ -120,10 +120,33 @@ def test_a_whole_python_worker_init_on_the_macos_path(tmp_path: Path) -> None:
         os.write(ctl_w, init.LIMITS.pack(5.0, 1 << 20) + len(header).to_bytes(4, "big") + header + code)
         os.close(ctl_w)
         assert json.loads(status.readline()) == {"exit_code": 3}
+        # The runner's own report, and nothing else: pid 1 did not keep the pipe open.
+        assert os.read(exit_r, 16) == bytes([3])
+        assert os.read(exit_r, 16) == b""
         out, err = worker.communicate(timeout=30)
     finally:
         status.close()
+        os.close(exit_r)
         worker.kill()
         worker.wait()
     assert (out, err) == (b"ran on darwin\n", b"")
     assert worker.returncode == 0
+
+
+def test_the_exit_report_goes_only_to_the_exit_pipe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    exit_r, exit_w = os.pipe()
+    monkeypatch.setattr(init, "EXIT", exit_w)
+    identity = init.pipe_identity(exit_w)
+    try:
+        init.report_exit(42, identity)
+        assert os.read(exit_r, 16) == bytes([42])
+        # The program closed the pipe and opened a file under the same number: left alone.
+        mine = os.open(tmp_path / "mine", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.dup2(mine, exit_w)
+        os.close(mine)
+        init.report_exit(42, identity)
+        os.close(exit_w)
+        assert (tmp_path / "mine").read_bytes() == b""
+        init.report_exit(42, identity)  # closed: nothing to write to, nothing raised
+    finally:
+        os.close(exit_r)

@@ -252,7 +252,8 @@ class LinuxBackend(Backend):
                        "is non-dumpable"),
             self._landlock_capability(),
             self._seccomp_capability(),
-            Capability("environment", True, "fixed minimal environment, only the run's own pipes, umask 077"),
+            Capability("environment", True, "fixed minimal environment, only the run's own pipes (stdio, and "
+                       "fd 5 for its exit code), umask 077"),
         ]
 
     def _landlock_capability(self) -> Capability:
@@ -330,7 +331,7 @@ class LinuxBackend(Backend):
         step = "handing the blueprint to the fork server"
         try:
             fds = await self.zygote.spawn(self._blueprint(language, worker_id, seq, cg))
-            status = StatusChannel(fds[4])
+            status = StatusChannel(fds[4], fds[5])
             for fd in fds[:4]:
                 os.set_blocking(fd, False)
             step = "setting up the sandbox"
@@ -350,8 +351,9 @@ class LinuxBackend(Backend):
                 close_quietly(fd)
             if status is not None:
                 status.close()
-            elif len(fds) > 4:
-                close_quietly(fds[4])
+            else:
+                for fd in fds[4:]:
+                    close_quietly(fd)
             try:
                 await asyncio.get_running_loop().run_in_executor(None, containment.destroy)
             except OSError as cleanup:

@@ -59,7 +59,7 @@ SYSTEM_READ_PATHS = (
     "/System/Library", "/usr/lib", "/usr/share", "/private/var/db/timezone", "/private/var/db/dyld",
     "/Library/Apple/usr/lib", "/dev/urandom", "/dev/random",
 )
-CTL_FD, STATUS_FD = 3, 4  # where runners/init.py finds its control and status pipes
+CTL_FD, STATUS_FD, EXIT_FD = 3, 4, 5  # where runners/init.py finds its control, status and exit pipes
 BUILD_TIMEOUT_S = 30.0
 MIB = 1 << 20
 # The worker's working directory differs per worker and is its cwd; the shared base
@@ -196,6 +196,7 @@ class LaunchSpec:
 
     ctl_fd: int
     status_fd: int
+    exit_fd: int
     workdir: str
     rlimits: dict[str, tuple[int, int]]
     argv: list[str]
@@ -203,7 +204,8 @@ class LaunchSpec:
     gid: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"ctl_fd": self.ctl_fd, "status_fd": self.status_fd, "workdir": self.workdir,
+        return json.dumps({"ctl_fd": self.ctl_fd, "status_fd": self.status_fd, "exit_fd": self.exit_fd,
+                           "workdir": self.workdir,
                            "rlimits": self.rlimits, "argv": self.argv, "uid": self.uid, "gid": self.gid})
 
     @classmethod
@@ -217,10 +219,10 @@ def launch(spec: LaunchSpec) -> None:
     """Runs in the launcher process: descriptors to where init expects them, rlimits, umask,
     working directory, then the worker's uid, and finally exec of the sandboxed command."""
     # Copies above every target first, so that no dup2 can overwrite a source still needed.
-    high = [fcntl.fcntl(spec.ctl_fd, fcntl.F_DUPFD, 16), fcntl.fcntl(spec.status_fd, fcntl.F_DUPFD, 16)]
-    for target, fd in zip((CTL_FD, STATUS_FD), high, strict=True):
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (spec.ctl_fd, spec.status_fd, spec.exit_fd)]
+    for target, fd in zip((CTL_FD, STATUS_FD, EXIT_FD), high, strict=True):
         os.dup2(fd, target)  # inheritable, unlike the copies
-    os.closerange(STATUS_FD + 1, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], MAX_FD))
+    os.closerange(EXIT_FD + 1, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], MAX_FD))
     for name, (soft, hard) in spec.rlimits.items():
         resource.setrlimit(getattr(resource, name), (soft, hard))
     os.umask(0o077)
@@ -531,10 +533,10 @@ class MacOSBackend(Backend):
             shutil.rmtree(workdir, ignore_errors=True)
             raise BuildError(f"{language} worker {worker_id}: creating its working directory failed: {exc}") from exc
         profile = seatbelt_profile(self.read_paths, self.exec_paths, workdir)
-        pipes = [os.pipe() for _ in range(5)]  # stdin, stdout, stderr, control, status
-        theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][0], pipes[4][1]]
-        ours = [pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][1], pipes[4][0]]
-        spec = LaunchSpec(theirs[3], theirs[4], workdir, rlimit_table(self.cfg, uid is not None),
+        pipes = [os.pipe() for _ in range(6)]  # stdin, stdout, stderr, control, status, exit
+        theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][0], pipes[4][1], pipes[5][1]]
+        ours = [pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][1], pipes[4][0], pipes[5][0]]
+        spec = LaunchSpec(theirs[3], theirs[4], theirs[5], workdir, rlimit_table(self.cfg, uid is not None),
                           profile.argv(runner_argv(self.cfg, language)), uid, gid)
         try:
             process = subprocess.Popen(  # vfork + exec: no preexec_fn in the gRPC process
@@ -549,7 +551,7 @@ class MacOSBackend(Backend):
         for fd in theirs:
             close_quietly(fd)
         containment = MacOSContainment(process, uid, workdir)
-        status = StatusChannel(ours[4])
+        status = StatusChannel(ours[4], ours[5])
         try:
             for fd in ours[:4]:
                 os.set_blocking(fd, False)

@@ -25,7 +25,8 @@ from ..runners import init as init_runner
 from . import landlock, libc, privileges, rootfs, seccomp_policy
 
 CTL_FD = 3      # daemon -> runner: the run request
-STATUS_FD = 4   # runner -> daemon: "pid", "ready", the exit status
+STATUS_FD = 4   # builder, pid 1 -> daemon: "pid", "ready", the exit status
+EXIT_FD = 5     # runner -> daemon: its own exit code, ahead of its teardown (runners/init.py)
 NOTIFY_FD = 6   # pid 1 only: the seccomp listener (runners/init.py; the runner never has it)
 
 NAMESPACES = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.CLONE_NEWNET
@@ -113,8 +114,10 @@ def _become_init(bp: Blueprint) -> None:
         landlock.restrict_self(_landlock_grants(bp), bp.landlock_abi)
     if bp.seccomp:
         listener = seccomp_policy.load(bp.seccomp)
-        os.dup2(listener, NOTIFY_FD, inheritable=bp.mode == "exec")
-        os.close(listener)
+        if listener != NOTIFY_FD:  # it is when 0..5 are taken and 6 is free: dup3 onto itself fails
+            os.dup2(listener, NOTIFY_FD)
+            os.close(listener)
+        os.set_inheritable(NOTIFY_FD, bp.mode == "exec")
     if bp.mode == "fork":
         _forget_the_zygote(bp)
         init_runner.main("python", [])

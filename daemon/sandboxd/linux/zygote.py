@@ -68,8 +68,9 @@ def _spawn(bp: Blueprint) -> list[int]:
     stderr_r, stderr_w = os.pipe()
     ctl_r, ctl_w = os.pipe()
     status_r, status_w = os.pipe()
-    worker_ends = [stdin_r, stdout_w, stderr_w, ctl_r, status_w]
-    daemon_ends = [stdin_w, stdout_r, stderr_r, ctl_w, status_r]
+    exit_r, exit_w = os.pipe()
+    worker_ends = [stdin_r, stdout_w, stderr_w, ctl_r, status_w, exit_w]
+    daemon_ends = [stdin_w, stdout_r, stderr_r, ctl_w, status_r, exit_r]
     pid = os.fork()
     if pid == 0:
         try:

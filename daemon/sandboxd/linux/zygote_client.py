@@ -93,7 +93,8 @@ class ZygoteClient:
                 future.set_exception(exc)
 
     async def spawn(self, bp: Blueprint) -> list[int]:
-        """Returns the daemon ends: stdin (w), stdout (r), stderr (r), control (w), status (r)."""
+        """Returns the daemon ends: stdin (w), stdout (r), stderr (r), control (w), status (r),
+        exit (r)."""
         self._attach()
         if self.process.poll() is not None:
             raise ZygoteError(f"the fork server exited with {self.process.returncode}")

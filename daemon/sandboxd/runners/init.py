@@ -15,6 +15,16 @@
 # Python runner reads the prefix itself and lowers its own limits before any user code runs
 # (lowering needs no privilege either), which saves the hand-over two process wake-ups.
 #
+# The runner also reports its own exit, ahead of the kernel: once the program has ended (and
+# its atexit work and buffered output are done) it writes the exit code, one byte, on the exit
+# pipe (fd 5) to the daemon and only then exits. Tearing down the interpreter's address space
+# and waking pid 1 take longer than the whole program did for a short run, and the daemon
+# needs neither to answer. The byte can come from the program itself, but it can say nothing
+# the program could not say by exiting: only an exit code, and the daemon ends the run on it.
+# Signals, violations and a runner that dies without writing are still reported by pid 1.
+# The runner writes to fd 5 only while it is still the exit pipe (same device and inode), so
+# a program that closed it and opened a file there keeps its file intact.
+#
 # pid 1 also holds the seccomp listener (fd 6, see linux/seccomp_policy.py): a call only an
 # attack makes blocks its caller and wakes pid 1, which kills every process of the run and
 # reports the call. pid 1 makes itself non-dumpable once the runner is forked, so nothing in
@@ -34,7 +44,7 @@ import signal
 import struct
 import sys
 
-CTL, STATUS, GO, NOTIFY = 3, 4, 5, 6
+CTL, STATUS, EXIT, NOTIFY, GO = 3, 4, 5, 6, 7
 LIMITS = struct.Struct(">dQ")
 # struct seccomp_notif: id, pid, flags, then seccomp_data: nr, arch, instruction pointer, args.
 NOTIF = struct.Struct("=QIIiIQ6Q")
@@ -103,8 +113,23 @@ def limit_self():
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
 
+def pipe_identity(fd):
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def report_exit(status, exit_pipe):
+    """The exit code on the exit pipe, if fd EXIT still is that pipe (see the top of this file)."""
+    try:
+        if pipe_identity(EXIT) == exit_pipe:
+            os.write(EXIT, bytes([status]))
+    except OSError:
+        pass  # closed or full of the program's own bytes: pid 1 reports the exit instead
+
+
 def python_runner():
     os.close(GO)  # no go from pid 1 needed: limit_self
+    exit_pipe = pipe_identity(EXIT)
     warm_python()
     report(ready=True)
     os.close(STATUS)
@@ -147,7 +172,7 @@ def python_runner():
         exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ else None
         sys.excepthook(type(exc), exc, exc.__traceback__)
         status = 1
-    shut_down(status)
+    shut_down(status, exit_pipe)
 
 
 def exit_status(exc):
@@ -160,9 +185,10 @@ def exit_status(exc):
     return 1
 
 
-def shut_down(status):
-    """The user-visible part of interpreter shutdown: join threads, atexit, flush; then exit
-    without unwinding into whatever started this process (the zygote's frames, in fork mode)."""
+def shut_down(status, exit_pipe):
+    """The user-visible part of interpreter shutdown: join threads, atexit, flush; then report
+    the exit and exit without unwinding into whatever started this process (the zygote's
+    frames, in fork mode)."""
     threading = sys.modules.get("threading")
     if threading is not None:
         threading._shutdown()
@@ -174,6 +200,7 @@ def shut_down(status):
             stream.flush()
         except (OSError, ValueError):
             pass
+    report_exit(status, exit_pipe)
     os._exit(status)
 
 
@@ -182,7 +209,11 @@ def start_runner(mode, argv):
     pid = os.fork()
     if pid == 0:
         os.dup2(go_r, GO)
-        os.set_inheritable(GO, True)  # dup2 onto itself (go_r is often 5) keeps CLOEXEC
+        os.set_inheritable(GO, True)  # dup2 onto itself (go_r is often GO) keeps CLOEXEC
+        try:
+            os.close(NOTIFY)  # pid 1's alone
+        except OSError:
+            pass
         os.closerange(GO + 1, 1024)
         restore_signals(mode)
         if mode == "python":
@@ -372,6 +403,7 @@ def supervise(runner, listener):
 
 def main(mode, argv):
     runner, go_w = start_runner(mode, argv)
+    os.close(EXIT)  # the runner's: its EOF means the runner and whatever it started are gone
     make_untouchable()
     # pid 1 gets only the signals it handles from inside its namespace: it handles none the
     # run could use to end it early (Python's own SIGINT handler would raise in here).

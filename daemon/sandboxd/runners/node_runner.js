@@ -1,6 +1,8 @@
 // Runs inside a worker as `node -e <this file>`, a child of the worker's init. Pre-warms the
-// module compiler, says "ready" on fd 4, waits for pid 1's go on fd 5, then reads one run on fd 3: writes the program
-// and its input files into the working directory and executes it as the main module.
+// module compiler, says "ready" on fd 4, waits for pid 1's go on fd 7, then reads one run on fd 3: writes the program
+// and its input files into the working directory and executes it as the main module. Once
+// the 'exit' listeners have run, it reports the exit code on fd 5 ahead of Node's own
+// teardown (runners/init.py says why and what the daemon trusts of it).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -36,6 +38,19 @@ function writeNew(name, data) {
   }
 }
 
+const EXIT = 5;
+const GO = 7;
+const exitPipe = fs.fstatSync(EXIT);
+
+function reportExit(code) {
+  try {
+    const now = fs.fstatSync(EXIT);
+    if (now.dev === exitPipe.dev && now.ino === exitPipe.ino) fs.writeSync(EXIT, Buffer.from([code & 0xff]));
+  } catch (err) {
+    // closed by the program: pid 1 reports the exit instead
+  }
+}
+
 load('/warm.js')._compile("const squares = [1, 2, 3].map((x) => x * x); process.stdout.write('');", '/warm.js');
 // libuv starts its thread pool on the first asynchronous file operation. Started here, it is
 // part of the idle runtime: a run's first fs call does not pay for it, and a tight
@@ -48,9 +63,9 @@ let header;
 let code;
 const files = [];
 try {
-  // pid 1 sets this process's rlimits for the run, then says "g" on fd 5.
-  if (readExact(5, 1).toString() !== 'g') process.exit(0);
-  fs.closeSync(5);
+  // pid 1 sets this process's rlimits for the run, then says "g" on GO.
+  if (readExact(GO, 1).toString() !== 'g') process.exit(0);
+  fs.closeSync(GO);
   header = JSON.parse(readExact(3, readExact(3, 4).readUInt32BE(0)).toString());
   code = readExact(3, header.code_size);
   for (const [name, size] of header.files) files.push([name, readExact(3, size)]);
@@ -71,6 +86,20 @@ try {
 const restoreXfsz = () => {};
 process.on('SIGXFSZ', restoreXfsz);
 process.removeListener('SIGXFSZ', restoreXfsz);
+// Wrapping emit runs the report after every 'exit' listener, the program's included, with the
+// exit code they leave. After an uncaught exception (or rejection) Node emits 'exit' before it
+// prints the error: then pid 1 reports, once everything is written.
+let fatal = false;
+process.on('uncaughtExceptionMonitor', () => { fatal = true; });
+const emit = process.emit;
+process.emit = function (event, ...args) {
+  const handled = emit.call(this, event, ...args);
+  if (event === 'exit' && !fatal) {
+    const code = process.exitCode ?? args[0];
+    if (Number.isInteger(code)) reportExit(code);
+  }
+  return handled;
+};
 for (const key of Object.keys(process.env)) delete process.env[key];
 Object.assign(process.env, header.env);
 const filename = path.resolve(process.cwd(), header.filename);
