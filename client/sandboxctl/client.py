@@ -168,10 +168,12 @@ class Client:
             call.cancel()
 
     def execute(self, code: str | bytes, language: str = "python", **kwargs: Any) -> Result:
-        for event in self.stream(code, language, **kwargs):
-            if event.result is not None:
-                return event.result
-        raise SandboxError("the daemon ended the stream without a result")
+        """The result only: one response message (the Run call) instead of a stream."""
+        try:
+            return result_from_pb(self._stub.Run(build_request(code, language, **kwargs), timeout=self.timeout,
+                                                 wait_for_ready=False))
+        except grpc.RpcError as exc:
+            raise translate(exc, self.socket) from None
 
     def _unary(self, method: str, request: Any) -> Any:
         try:
@@ -225,10 +227,10 @@ class AsyncClient:
             call.cancel()
 
     async def execute(self, code: str | bytes, language: str = "python", **kwargs: Any) -> Result:
-        async for event in self.stream(code, language, **kwargs):
-            if event.result is not None:
-                return event.result
-        raise SandboxError("the daemon ended the stream without a result")
+        try:
+            return result_from_pb(await self._stub.Run(build_request(code, language, **kwargs), timeout=self.timeout))
+        except grpc.RpcError as exc:
+            raise translate(exc, self.socket) from None
 
     async def _unary(self, method: str, request: Any) -> Any:
         try:

@@ -1,8 +1,9 @@
 """Drives one run on one worker: hand-over, live output, limits, then the truthful result.
 
 Events go out through `emit` as they happen (output batched by size or a few milliseconds,
-since each gRPC message costs ~0.1 ms); the result is produced as soon as the program has
-ended, and the worker's teardown happens afterwards, off the response path.
+since each gRPC message costs ~0.1 ms), unless nobody listens (emit None: the result alone
+is wanted); the result is produced as soon as the program has ended, and the worker's
+teardown happens afterwards, off the response path.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class _Stream:
 
 
 class RunDriver:
-    def __init__(self, run_id: str, worker: Worker, spec: RunSpec, emit: Emit,
+    def __init__(self, run_id: str, worker: Worker, spec: RunSpec, emit: Emit | None,
                  base_env: dict[str, str]) -> None:
         self.run_id = run_id
         self.worker = worker
@@ -94,10 +95,11 @@ class RunDriver:
             data = data[:max(room, 0)]
             stream.truncated = True
         stream.kept += data
-        stream.pending += data
         if stream.truncated:
             self._kill("output_limit")
-        self.flush_needed.set()
+        if self.emit is not None:
+            stream.pending += data
+            self.flush_needed.set()
 
     async def _flusher(self) -> None:
         while True:
@@ -107,6 +109,8 @@ class RunDriver:
             await self._flush()
 
     async def _flush(self) -> None:
+        if self.emit is None:
+            return
         for stream in (self.out, self.err):
             if stream.pending:
                 data = bytes(stream.pending)
@@ -155,7 +159,9 @@ class RunDriver:
         self.samples.append((started, self.last.memory_bytes))
         out = Drain(worker.stdout_fd, lambda d: self._on_output(self.out, d))
         err = Drain(worker.stderr_fd, lambda d: self._on_output(self.err, d))
-        tasks = [asyncio.create_task(self._flusher()), asyncio.create_task(self._sampler())]
+        tasks = [asyncio.create_task(self._sampler())]
+        if self.emit is not None:
+            tasks.append(asyncio.create_task(self._flusher()))
         feeders = [asyncio.create_task(self._feed("ctl_fd", encode_request(spec, self.base_env))),
                    asyncio.create_task(self._feed("stdin_fd", spec.stdin))]
         timer = asyncio.get_running_loop().call_later(spec.limits.timeout_s, self._kill, "timeout")

@@ -88,11 +88,53 @@ class SandboxServicer(pb_grpc.SandboxServicer):
                                 "(see allowed_uids/allowed_gids/allowed_groups in its config)")
         return Peer(cred.uid, cred.gid, cred.pid)
 
-    async def Execute(self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def _admit(self, request: pb.ExecuteRequest,
+                     context: grpc.aio.ServicerContext) -> tuple[Peer, RawRequest, list[Finding], RunResult | None]:
+        """Who asks, what, and the lint findings; the last item is the result when the lint
+        policy refused the run (nothing runs then). A bad request aborts the call."""
         peer = await self._peer(context)
         limits = {f: (getattr(request.limits, f) if request.limits.HasField(f) else None) for f in LIMIT_FIELDS}
         raw = RawRequest(request.language, request.code, request.filename, request.stdin,
                          list(request.args), dict(request.env), dict(request.files), limits)
+        try:
+            policy = self._lint_policy(request.lint_policy)
+        except Rejected as exc:
+            await self._abort(context, peer, raw, exc)
+        findings: list[Finding] = []
+        # An oversized program is refused by admission; linting it first would only burn CPU.
+        lintable = len(raw.code) <= self.service.cfg.requests.max_code_bytes
+        if policy != "off" and lintable and raw.language in lint.LANGUAGES:
+            findings = await _lint(raw.language, raw.code)
+            if lint.blocks(findings, policy):
+                self.service.reject_count()
+                result = RunResult(id="", status="rejected", lint=findings,
+                                   error="refused by lint policy 'deny': " + "; ".join(
+                                       f"{f.rule} (line {f.line})" for f in findings if f.severity == "error"))
+                self._refused(peer, raw, "rejected", result.error or "")
+                return peer, raw, findings, result
+        return peer, raw, findings, None
+
+    async def _abort(self, context: grpc.aio.ServicerContext, peer: Peer, raw: RawRequest,
+                     exc: Exception) -> None:
+        """Ends the call with the gRPC status for a run that could not happen (always raises)."""
+        if isinstance(exc, Rejected):
+            self.service.reject_count()
+            self._refused(peer, raw, "rejected", str(exc))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if isinstance(exc, TooBusy):
+            self._refused(peer, raw, "resource_exhausted", str(exc))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        if isinstance(exc, Unavailable):
+            self._refused(peer, raw, "unavailable", str(exc))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        log.error("event=run_crashed error=%r", str(exc), exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, f"sandboxd internal error: {exc}")
+
+    async def Execute(self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+        peer, raw, findings, refused = await self._admit(request, context)
+        if refused is not None:
+            yield pb.ExecuteEvent(finished=result_to_pb(refused))
+            return
         # Events in order; None once the run's task is done (its events are all queued by then).
         queue: asyncio.Queue[pb.ExecuteEvent | None] = asyncio.Queue()
 
@@ -103,45 +145,16 @@ class SandboxServicer(pb_grpc.SandboxServicer):
             kind = pb.Output.STDOUT if stream == "stdout" else pb.Output.STDERR
             await queue.put(pb.ExecuteEvent(output=pb.Output(stream=kind, data=data)))
 
-        try:
-            policy = self._lint_policy(request.lint_policy)
-            findings: list[Finding] = []
-            # An oversized program is refused by admission below; linting it first would only burn CPU.
-            lintable = len(raw.code) <= self.service.cfg.requests.max_code_bytes
-            if policy != "off" and lintable and raw.language in lint.LANGUAGES:
-                findings = await _lint(raw.language, raw.code)
-                if lint.blocks(findings, policy):
-                    self.service.reject_count()
-                    result = RunResult(id="", status="rejected", lint=findings,
-                                       error="refused by lint policy 'deny': " + "; ".join(
-                                           f"{f.rule} (line {f.line})" for f in findings if f.severity == "error"))
-                    self._refused(peer, raw, "rejected", result.error or "")
-                    yield pb.ExecuteEvent(finished=result_to_pb(result))
-                    return
-            task = asyncio.create_task(self.service.execute(raw, peer, emit, on_started, findings,
-                                                            after_response=self._after_response(context)))
-            task.add_done_callback(lambda _: queue.put_nowait(None))
-        except Rejected as exc:
-            self.service.reject_count()
-            self._refused(peer, raw, "rejected", str(exc))
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        task = asyncio.create_task(self.service.execute(raw, peer, emit, on_started, findings,
+                                                        after_response=self._after_response(context)))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
             while (event := await queue.get()) is not None:
                 yield event
-            result = task.result()
-        except Rejected as exc:
-            self.service.reject_count()
-            self._refused(peer, raw, "rejected", str(exc))
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except TooBusy as exc:
-            self._refused(peer, raw, "resource_exhausted", str(exc))
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except Unavailable as exc:
-            self._refused(peer, raw, "unavailable", str(exc))
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        except Exception as exc:
-            log.exception("event=run_crashed error=%r", str(exc))
-            await context.abort(grpc.StatusCode.INTERNAL, f"sandboxd internal error: {exc}")
+            try:
+                result = task.result()
+            except Exception as exc:
+                await self._abort(context, peer, raw, exc)
         finally:
             if not task.done():  # the client went away: kill the run, wait for its teardown
                 task.cancel()
@@ -150,6 +163,19 @@ class SandboxServicer(pb_grpc.SandboxServicer):
                 except BaseException:  # the run is being abandoned either way
                     pass
         yield pb.ExecuteEvent(finished=result_to_pb(result))
+
+    async def Run(self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext) -> pb.Result:  # noqa: N802
+        """Execute without the stream. A client that goes away cancels this handler, and with
+        it the run (service.execute kills a run that did not end)."""
+        peer, raw, findings, refused = await self._admit(request, context)
+        if refused is not None:
+            return result_to_pb(refused)
+        try:
+            result = await self.service.execute(raw, peer, None, None, findings,
+                                                after_response=self._after_response(context))
+        except Exception as exc:
+            await self._abort(context, peer, raw, exc)
+        return result_to_pb(result)
 
     @staticmethod
     def _after_response(context: grpc.aio.ServicerContext) -> Callable[[Callable[[], None]], None]:

@@ -105,9 +105,10 @@ class Service:
                 self.pools[name] = self._make_pool(name)
                 self.pools[name].refill()
 
-    async def execute(self, raw: RawRequest, peer: Peer, emit: Emit, on_started: OnStarted,
+    async def execute(self, raw: RawRequest, peer: Peer, emit: Emit | None, on_started: OnStarted | None,
                       lint: list | None = None, after_response: AfterResponse | None = None) -> RunResult:
         """Runs one request. Raises Rejected / TooBusy / Unavailable before anything runs.
+        `emit` and `on_started` stream its events; None when only the result is wanted.
 
         The worker is destroyed (and its replacement started) once the program has ended: at
         once, or, given `after_response`, through it once the result is out, so the kill, the
@@ -134,7 +135,8 @@ class Service:
                 raise Unavailable(f"cannot start a {spec.language} worker: {exc}") from None
             driver = RunDriver(run_id, worker, spec, emit, self.base_env)
             self.active[run_id] = driver
-            await on_started(run_id, warm)
+            if on_started is not None:
+                await on_started(run_id, warm)
             result = await driver.run()
             if driver.started_at is not None:
                 pool.record_handover((driver.started_at - started) * 1000)

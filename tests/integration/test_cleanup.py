@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +134,23 @@ def test_a_run_whose_client_process_is_killed_is_cancelled(bare_daemon: Daemon, 
     assert_nothing_left(bare_daemon)
     with Client(bare_daemon.socket) as c:
         assert c.execute("print('next')").stdout == "next\n"
+
+
+def test_a_library_client_killed_while_waiting_for_execute_cancels_the_run(bare_daemon: Daemon) -> None:
+    """Client.execute waits for one answer (the Run call): its process dying must end the run."""
+    program = ("import threading, time\n" + DOUBLE_FORK
+               + "for _ in range(20):\n    threading.Thread(target=time.sleep, args=(300,)).start()\n")
+    caller = subprocess.Popen([sys.executable, "-c", "from sandboxctl import Client\n"
+                               f"Client({bare_daemon.socket!r}).execute({program!r}, timeout_s=300)\n"])
+    try:
+        worker = find_busy_worker(bare_daemon.cgroup_name, 20)
+        caller.kill()
+        caller.wait(30)
+    finally:
+        caller.kill()
+        caller.wait()
+    assert wait_until(worker.gone), f"worker {worker.name} survived its client"
+    assert_nothing_left(bare_daemon)
 
 
 def test_a_library_client_that_stops_reading_cancels_the_run(bare: Client, bare_daemon: Daemon) -> None:

@@ -39,6 +39,11 @@ class SandboxStub:
                 request_serializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
                 response_deserializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteEvent.FromString,
                 _registered_method=True)
+        self.Run = channel.unary_unary(
+                '/sandbox.v1.Sandbox/Run',
+                request_serializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+                response_deserializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.Result.FromString,
+                _registered_method=True)
         self.Cancel = channel.unary_unary(
                 '/sandbox.v1.Sandbox/Cancel',
                 request_serializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.CancelRequest.SerializeToString,
@@ -68,6 +73,14 @@ class SandboxServicer:
         """Runs one program in a fresh single-use worker and streams its events:
         one Started, any number of Output chunks in the order they were produced,
         then exactly one Finished carrying the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Run(self, request, context):
+        """The same run, answered with its result only (output included, nothing live): one
+        message instead of a stream, for callers that only want the end, as Client.execute.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,6 +118,11 @@ def add_SandboxServicer_to_server(servicer, server):
                     servicer.Execute,
                     request_deserializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
                     response_serializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteEvent.SerializeToString,
+            ),
+            'Run': grpc.unary_unary_rpc_method_handler(
+                    servicer.Run,
+                    request_deserializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
+                    response_serializer=sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.Result.SerializeToString,
             ),
             'Cancel': grpc.unary_unary_rpc_method_handler(
                     servicer.Cancel,
@@ -154,6 +172,33 @@ class Sandbox:
             '/sandbox.v1.Sandbox/Execute',
             sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
             sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Run(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandbox.v1.Sandbox/Run',
+            sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+            sandboxctl_dot___pb_dot_sandbox_dot_v1_dot_sandbox__pb2.Result.FromString,
             options,
             channel_credentials,
             insecure,
