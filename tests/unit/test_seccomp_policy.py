@@ -121,3 +121,16 @@ def test_loaded_filter_answers_as_designed(profile: str) -> None:
                    "personality": "ok", "personality-minus-1": "ok", "personality-set": "EPERM",
                    "dumpable-0": "ok", "dumpable-1": "EPERM",
                    "set-name": "ok"}
+
+
+def test_prepare_keeps_one_compiled_program_per_profile() -> None:
+    """The fork server's workers install what prepare() compiled: the same program a fresh
+    build of the profile compiles to (what the probe above loads), and no libseccomp state."""
+    sp.prepare()
+    try:
+        assert set(sp._programs) == set(sp.ALLOW)
+        for profile, program in sp._programs.items():
+            assert len(program) % sp.BPF_INSTRUCTION == 0 and 0 < len(program) // sp.BPF_INSTRUCTION <= 4096
+            assert program == sp.compile_program(sp.build_filter(sp.policy_for(profile)))
+    finally:
+        sp._programs.clear()

@@ -128,7 +128,6 @@ def _forget_the_zygote(bp: Blueprint) -> None:
     """Leaves the interpreter as a fresh `python3 -I` would be: its own sys.path and
     environment, none of the daemon's modules importable by name."""
     sys.path[:] = bp.python_path
-    seccomp_policy.forget_prepared()
     for name in list(sys.modules):
         if name.partition(".")[0] in ("sandboxd", "prctl", "_prctl", "pyseccomp"):
             del sys.modules[name]
