@@ -92,7 +92,15 @@ def write_files(files):
 
 
 def warm_python():
-    # First-touch page faults of compile/exec/print otherwise land on the first real run.
+    # First-touch page faults (copy-on-write, in a fork-mode worker) of what the hand-over and
+    # a first program do — decode a request, place a file, set the environment, compile, exec,
+    # print — otherwise land on the run. The file goes to /tmp and is removed.
+    json.loads('{"filename": "main.py", "args": [], "env": {"A": "1"}, "files": [["f", 1]], "code_size": 1}')
+    write_files([("/tmp/.sandbox-warm", b"warm")])
+    os.unlink("/tmp/.sandbox-warm")
+    os.environ["SANDBOX_WARM"] = "1"
+    del os.environ["SANDBOX_WARM"]
+    sys.stdout.reconfigure(line_buffering=True)
     scope = {"__name__": "__warm__"}
     exec(compile("squares = [i * i for i in range(64)]\nprint('', end='')\n", "<warm>", "exec"), scope)
     sys.stdout.flush()
@@ -156,7 +164,6 @@ def python_runner():
     sys.prefix, sys.exec_prefix = sys.base_prefix, sys.base_exec_prefix
     sys.orig_argv = [sys.executable, filename, *header["args"]]
     sys.path.insert(0, os.getcwd())
-    sys.stdout.reconfigure(line_buffering=True)
     main = type(sys)("__main__")
     main.__file__ = filename
     main.__builtins__ = __builtins__

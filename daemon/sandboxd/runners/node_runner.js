@@ -51,7 +51,19 @@ function reportExit(code) {
   }
 }
 
+// V8 compiles each function on its first call, and Node creates stdio streams and console
+// internals on first use: all of that is done here, on the idle worker's time. The console
+// writes to a sink, the file is placed in /tmp and removed.
 load('/warm.js')._compile("const squares = [1, 2, 3].map((x) => x * x); process.stdout.write('');", '/warm.js');
+{
+  const { Writable } = require('stream');
+  const sink = new Writable({ write(chunk, encoding, done) { done(); } });
+  new console.Console(sink, sink).log('%s %d', 'warm', 1, { a: [1] });
+  writeNew('/tmp/.sandbox-warm', Buffer.from('warm'));
+  fs.unlinkSync('/tmp/.sandbox-warm');
+  path.resolve(process.cwd(), 'warm.js');
+  JSON.parse('{"warm": [1, "x"]}');
+}
 // libuv starts its thread pool on the first asynchronous file operation. Started here, it is
 // part of the idle runtime: a run's first fs call does not pay for it, and a tight
 // --max-processes cannot make that call abort the process for want of a thread.
