@@ -20,19 +20,26 @@ def close_quietly(fd: int | None) -> None:
             pass
 
 
-async def write_all(fd: int, data: bytes) -> None:
-    """Writes `data` without blocking the loop; EPIPE (reader gone) just stops."""
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
+def write_some(fd: int, data: bytes | memoryview) -> memoryview:
+    """Writes what the non-blocking `fd` takes now; returns the rest (empty when all was
+    written, or when the reader is gone: EPIPE just stops)."""
     view = memoryview(data)
     while view:
         try:
             view = view[os.write(fd, view):]
-            continue
         except BlockingIOError:
-            pass
-        except (BrokenPipeError, OSError):
-            return
+            return view
+        except OSError:
+            return view[:0]
+    return view
+
+
+async def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Writes `data` without blocking the loop; EPIPE (reader gone) just stops."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view := write_some(fd, view):
         ready = loop.create_future()
         loop.add_writer(fd, ready.set_result, None)
         try:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .outcome import Observation, classify, violation_error
-from .pipes import Drain, write_all
+from .pipes import Drain, write_all, write_some
 from .result import RunResult, RunSpec, Usage
 from .worker import Worker
 
@@ -162,8 +162,7 @@ class RunDriver:
         tasks = [asyncio.create_task(self._sampler())]
         if self.emit is not None:
             tasks.append(asyncio.create_task(self._flusher()))
-        feeders = [asyncio.create_task(self._feed("ctl_fd", encode_request(spec, self.base_env))),
-                   asyncio.create_task(self._feed("stdin_fd", spec.stdin))]
+        feeders = self._feed("ctl_fd", encode_request(spec, self.base_env)) + self._feed("stdin_fd", spec.stdin)
         timer = asyncio.get_running_loop().call_later(spec.limits.timeout_s, self._kill, "timeout")
         try:
             try:
@@ -243,11 +242,21 @@ class RunDriver:
         span = pts[-1][0] - pts[0][0]
         return int(area / span) if span > 0 else pts[-1][1]
 
-    async def _feed(self, fd_name: str, data: bytes) -> None:
-        """Writes and closes one of the worker's input pipes (the fd is ours to close once)."""
+    def _feed(self, fd_name: str, data: bytes) -> list[asyncio.Task[None]]:
+        """Writes and closes one of the worker's input pipes (the fd is ours to close once).
+        What the pipe takes at once is written here, before the run's first await: the worker
+        wakes a loop iteration earlier. Only a rest that does not fit needs a task."""
         fd = getattr(self.worker, fd_name)
         setattr(self.worker, fd_name, -1)
+        rest = write_some(fd, data)
+        if not rest:
+            os.close(fd)
+            return []
+        return [asyncio.create_task(self._feed_rest(fd, rest))]
+
+    @staticmethod
+    async def _feed_rest(fd: int, rest: memoryview) -> None:
         try:
-            await write_all(fd, data)
+            await write_all(fd, rest)
         finally:
             os.close(fd)

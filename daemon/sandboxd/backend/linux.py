@@ -74,10 +74,11 @@ class LinuxContainment(Containment):
         self.limits: tuple[int, int] | None = None
 
     def apply_limits(self, memory_bytes: int, max_tasks: int) -> None:
+        """The peak was reset when the worker became ready (build_worker): an idle worker is
+        blocked reading its pipe and uses no more memory, so the run's peak needs no write here."""
         if self.limits != (memory_bytes, max_tasks):  # build time already set the defaults
             self.cgroup.set_limits(memory_bytes, max_tasks)
             self.limits = (memory_bytes, max_tasks)
-        self.cgroup.reset_peak()
 
     def sample(self) -> Sample:
         return self.cgroup.sample()
@@ -345,6 +346,7 @@ class LinuxBackend(Backend):
             if not ready or not ready.get("ready"):
                 raise BuildError(str((ready or {}).get("error", "worker exited before it was ready")))
             step = "reading its cgroup's baseline usage"
+            cg.reset_peak()  # the run's peak starts from the ready worker, not its build
             baseline = containment.sample()
         except BaseException as exc:
             for fd in fds[:4]:
