@@ -127,6 +127,14 @@ def admit(cfg: Config, raw: RawRequest) -> RunSpec:
     if filename in files or filename in parents:
         raise Rejected(f"--file: {filename!r} would overwrite the program itself")
     values = {f: _limit(cfg, f, raw.limits.get(f)) for f in LIMIT_FIELDS}
+    # The worker writes these before the program starts, some before the run's file size
+    # limit is in force (runners/node_runner.js): refused here, by name, instead.
+    max_file = values["max_file_size_mb"] * MIB
+    for name, data in [(filename, raw.code), *files.items()]:
+        if len(data) > max_file:
+            what = "the program" if name == filename else f"--file: {name!r}"
+            raise Rejected(f"{what} is {len(data)} bytes, more than --max-file-size "
+                           f"({values['max_file_size_mb']:g} MB)")
     limits = RunLimits(
         memory_bytes=int(values["memory_mb"] * MIB),
         cpu_s=float(values["cpu_seconds"]),

@@ -32,7 +32,7 @@ EOF_GRACE_S = 2.0
 INIT_TASKS = 1  # the worker's own pid 1, which is not the user's
 
 
-RUNNER_LIMITS = struct.Struct(">dQ")  # read by the worker's pid 1: runners/init.py
+RUNNER_LIMITS = struct.Struct(">dQ")  # the run's rlimits, ahead of its request: runners/init.py
 Emit = Callable[[str, bytes], Awaitable[None]]
 OnStarted = Callable[[str, bool], Awaitable[None]]
 

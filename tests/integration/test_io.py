@@ -229,3 +229,18 @@ def test_names_the_kernel_would_refuse_are_rejected_up_front(client: Client) -> 
             client.execute("print(1)", files=files)
     r = client.execute("print(open('" + "n" * 255 + "').read())", files={"n" * 255: b"fits"})
     assert (r.status, r.stdout) == ("ok", "fits\n"), r
+
+
+@pytest.mark.parametrize("lang", ["python", "javascript"])
+def test_input_larger_than_the_file_size_limit_is_rejected_up_front(client: Client, lang: str) -> None:
+    """The worker places its files before every runner has the run's limits in force: a file
+    (or program) over --max-file-size is refused by name before anything runs, and one at the
+    limit arrives whole."""
+    code = {"python": "print(len(open('big', 'rb').read()))\n",
+            "javascript": "console.log(require('fs').readFileSync('big').length);\n"}[lang]
+    with pytest.raises(RequestRejected, match=r"--file: 'big' is 1048577 bytes, more than --max-file-size \(1 MB\)"):
+        client.execute(code, language=lang, files={"big": b"x" * (1 << 20 | 1)}, max_file_size_mb=1)
+    with pytest.raises(RequestRejected, match=r"the program is \d+ bytes, more than --max-file-size \(0.5 MB\)"):
+        client.execute(code + "#" * (600 << 10), language=lang, max_file_size_mb=0.5)
+    r = client.execute(code, language=lang, files={"big": b"x" * (1 << 20)}, max_file_size_mb=1)
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 0, f"{1 << 20}\n"), r

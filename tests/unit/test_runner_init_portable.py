@@ -32,29 +32,28 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     p.wait()
 
 
-def give_limits(monkeypatch: pytest.MonkeyPatch, cpu_s: float, fsize: int) -> tuple[int, int]:
-    ctl_r, ctl_w = os.pipe()
-    os.write(ctl_w, init.LIMITS.pack(cpu_s, fsize))
-    os.close(ctl_w)
-    monkeypatch.setattr(init, "CTL", ctl_r)
+def give_limits(cpu_s: float, fsize: int) -> tuple[int, int, int]:
+    """The go pipe, and the ask pipe holding what a Node runner asks for."""
+    ask_r, ask_w = os.pipe()
+    os.write(ask_w, init.LIMITS.pack(cpu_s, fsize))
+    os.close(ask_w)
     go_r, go_w = os.pipe()
-    return go_r, go_w
+    return go_r, go_w, ask_r
 
 
 def test_macos_limit_runner_gives_go_without_prlimit(monkeypatch: pytest.MonkeyPatch,
                                                      sleeper: subprocess.Popen[bytes]) -> None:
     monkeypatch.setattr(init, "LINUX", False)
     before = resource.prlimit(sleeper.pid, resource.RLIMIT_CPU)
-    go_r, go_w = give_limits(monkeypatch, 2.0, 1 << 20)
-    init.limit_runner(sleeper.pid, go_w)
+    go_r, go_w, ask_r = give_limits(2.0, 1 << 20)
+    init.limit_runner(sleeper.pid, go_w, ask_r)
     assert os.read(go_r, 1) == b"g"
     assert resource.prlimit(sleeper.pid, resource.RLIMIT_CPU) == before
 
 
-def test_linux_limit_runner_sets_the_runners_limits(monkeypatch: pytest.MonkeyPatch,
-                                                    sleeper: subprocess.Popen[bytes]) -> None:
-    go_r, go_w = give_limits(monkeypatch, 2.0, 1 << 20)
-    init.limit_runner(sleeper.pid, go_w)
+def test_linux_limit_runner_sets_the_runners_limits(sleeper: subprocess.Popen[bytes]) -> None:
+    go_r, go_w, ask_r = give_limits(2.0, 1 << 20)
+    init.limit_runner(sleeper.pid, go_w, ask_r)
     assert os.read(go_r, 1) == b"g"
     assert resource.prlimit(sleeper.pid, resource.RLIMIT_CPU) == (3, 4)
     assert resource.prlimit(sleeper.pid, resource.RLIMIT_FSIZE) == (1 << 20, 1 << 20)

@@ -8,12 +8,14 @@
 # forked or started when a run arrives. When the runner ends, pid 1 reports its exit status and
 # exits, and the kernel kills whatever else the run left behind.
 #
-# A run arrives on the control pipe as a 16-byte limits prefix (CPU seconds as a double, file
-# size as u64) followed by the runner's request. pid 1 reads the prefix and sets the runner's
-# rlimits (same uid: no privilege needed), then lets the runner read the rest through the
-# "go" pipe. The daemon itself cannot: it runs without CAP_SYS_RESOURCE on many hosts. The
-# Python runner reads the prefix itself and lowers its own limits before any user code runs
-# (lowering needs no privilege either), which saves the hand-over two process wake-ups.
+# A run arrives on the control pipe, read by the runner, as a 16-byte limits prefix (CPU
+# seconds as a double, file size as u64) followed by its request. The Python runner lowers
+# its own limits before any user code runs (lowering needs no privilege). Node cannot set
+# rlimits: the Node runner hands the prefix to pid 1 on the ask pipe (fd 8), reads and places
+# its request meanwhile, and waits for pid 1's "g" on the go pipe (fd 7) before the program
+# starts; pid 1 sets the runner's rlimits (same uid: no privilege needed). The daemon cannot:
+# it runs without CAP_SYS_RESOURCE on many hosts. pid 1's wake-up and prlimit calls overlap
+# the runner's own work instead of preceding it.
 #
 # The runner also reports its own exit, ahead of the kernel: once the program has ended (and
 # its atexit work and buffered output are done) it writes the exit code, one byte, on the exit
@@ -44,7 +46,7 @@ import signal
 import struct
 import sys
 
-CTL, STATUS, EXIT, NOTIFY, GO = 3, 4, 5, 6, 7
+CTL, STATUS, EXIT, NOTIFY, GO, ASK = 3, 4, 5, 6, 7, 8
 LIMITS = struct.Struct(">dQ")
 # struct seccomp_notif: id, pid, flags, then seccomp_data: nr, arch, instruction pointer, args.
 NOTIF = struct.Struct("=QIIiIQ6Q")
@@ -137,6 +139,7 @@ def report_exit(status, exit_pipe):
 
 def python_runner():
     os.close(GO)  # no go from pid 1 needed: limit_self
+    os.close(ASK)
     exit_pipe = pipe_identity(EXIT)
     warm_python()
     report(ready=True)
@@ -212,22 +215,27 @@ def shut_down(status, exit_pipe):
 
 
 def start_runner(mode, argv):
+    """Forks the runner; returns its pid and pid 1's ends of the go and ask pipes."""
     go_r, go_w = os.pipe()
+    ask_r, ask_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.dup2(go_r, GO)
-        os.set_inheritable(GO, True)  # dup2 onto itself (go_r is often GO) keeps CLOEXEC
+        # Above every target first: no dup2 may overwrite a pipe end still to be placed.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in (go_r, ask_w)]
+        for target, fd in zip((GO, ASK), high, strict=True):
+            os.dup2(fd, target)  # inheritable, unlike the originals
         try:
             os.close(NOTIFY)  # pid 1's alone
         except OSError:
             pass
-        os.closerange(GO + 1, 1024)
+        os.closerange(ASK + 1, 1024)
         restore_signals(mode)
         if mode == "python":
             python_runner()
         os.execv(argv[0], argv)
     os.close(go_r)
-    return pid, go_w
+    os.close(ask_w)
+    return pid, go_w, ask_r
 
 
 def restore_signals(mode):
@@ -251,15 +259,15 @@ def cpu_seconds_used(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_for_run(runner):
-    """Blocks until the control pipe has a run (or was closed); False when the runner died
-    first, while idle. pid 1 then reports at once: the daemon sees an idle worker speak out of
-    turn and replaces it, rather than handing a dead runner the next run."""
+def wait_for_run(runner, ask):
+    """Blocks until the runner asks for its run's limits (or closed the ask pipe); False when
+    the runner died first, while idle. pid 1 then reports at once: the daemon sees an idle
+    worker speak out of turn and replaces it, rather than handing a dead runner the next run."""
     if LINUX:
         pidfd = os.pidfd_open(runner)
-        readable, _, _ = select.select([CTL, pidfd], [], [])
+        readable, _, _ = select.select([ask, pidfd], [], [])
         os.close(pidfd)
-        return CTL in readable
+        return ask in readable
     # macOS has no pidfd; a kqueue watching for the runner's exit serves the same purpose.
     kq = select.kqueue()
     try:
@@ -267,17 +275,17 @@ def wait_for_run(runner):
     except ProcessLookupError:
         kq.close()
         return False  # already gone
-    readable, _, _ = select.select([CTL, kq], [], [])
+    readable, _, _ = select.select([ask, kq], [], [])
     kq.close()
-    return CTL in readable
+    return ask in readable
 
 
-def limit_runner(runner, go_w):
-    """Applies the run's rlimits to the runner, then lets it read its request."""
+def limit_runner(runner, go_w, ask):
+    """Applies the limits the runner asked for to it, then lets its program start."""
     try:
-        cpu_s, fsize = LIMITS.unpack(read_exact(CTL, LIMITS.size))
+        cpu_s, fsize = LIMITS.unpack(read_exact(ask, LIMITS.size))
     except EOFError:
-        os._exit(0)  # discarded while idle
+        os._exit(0)  # the runner ended without asking: discarded while idle
     if LINUX:
         # macOS cannot set another process's limits: there the runner keeps the worker's
         # maxima and the daemon polls the run's CPU time (backend/macos.py).
@@ -294,7 +302,6 @@ def silence_own_stdio():
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
-    os.close(CTL)
 
 
 def wait_for(pid):
@@ -409,7 +416,8 @@ def supervise(runner, listener):
 
 
 def main(mode, argv):
-    runner, go_w = start_runner(mode, argv)
+    runner, go_w, ask = start_runner(mode, argv)
+    os.close(CTL)  # the runner's
     os.close(EXIT)  # the runner's: its EOF means the runner and whatever it started are gone
     make_untouchable()
     # pid 1 gets only the signals it handles from inside its namespace: it handles none the
@@ -418,8 +426,9 @@ def main(mode, argv):
     listener = seccomp_listener()
     if mode == "python":
         os.close(go_w)  # the Python runner limits itself
-    elif wait_for_run(runner):
-        limit_runner(runner, go_w)
+    elif wait_for_run(runner, ask):
+        limit_runner(runner, go_w, ask)
+    os.close(ask)
     silence_own_stdio()
     status, violation = supervise(runner, listener)
     if violation is not None:

@@ -1,6 +1,7 @@
 // Runs inside a worker as `node -e <this file>`, a child of the worker's init. Pre-warms the
-// module compiler, says "ready" on fd 4, waits for pid 1's go on fd 7, then reads one run on fd 3: writes the program
-// and its input files into the working directory and executes it as the main module. Once
+// module compiler, says "ready" on fd 4, then reads one run on fd 3: hands its limits to pid 1
+// on fd 8 (Node cannot set rlimits; runners/init.py), writes the program and its input files
+// into the working directory, and once pid 1 says "g" on fd 7 executes it as the main module. Once
 // the 'exit' listeners have run, it reports the exit code on fd 5 ahead of Node's own
 // teardown (runners/init.py says why and what the daemon trusts of it).
 'use strict';
@@ -40,6 +41,7 @@ function writeNew(name, data) {
 
 const EXIT = 5;
 const GO = 7;
+const ASK = 8;
 const exitPipe = fs.fstatSync(EXIT);
 
 function reportExit(code) {
@@ -75,9 +77,8 @@ let header;
 let code;
 const files = [];
 try {
-  // pid 1 sets this process's rlimits for the run, then says "g" on GO.
-  if (readExact(GO, 1).toString() !== 'g') process.exit(0);
-  fs.closeSync(GO);
+  fs.writeSync(ASK, readExact(3, 16));  // the run's limits, for pid 1 to set
+  fs.closeSync(ASK);
   header = JSON.parse(readExact(3, readExact(3, 4).readUInt32BE(0)).toString());
   code = readExact(3, header.code_size);
   for (const [name, size] of header.files) files.push([name, readExact(3, size)]);
@@ -86,6 +87,8 @@ try {
 }
 fs.closeSync(3);
 try {
+  // Placed while pid 1 sets the limits; admission refuses a program or input file larger
+  // than the run's file size limit, so none of them needs it.
   writeNew(header.filename, code);
   for (const [name, data] of files) writeNew(name, data);
 } catch (err) {
@@ -116,6 +119,12 @@ for (const key of Object.keys(process.env)) delete process.env[key];
 Object.assign(process.env, header.env);
 const filename = path.resolve(process.cwd(), header.filename);
 process.argv = [process.argv[0], filename, ...header.args];
+try {
+  if (readExact(GO, 1).toString() !== 'g') process.exit(0);  // the run's rlimits are set
+  fs.closeSync(GO);
+} catch (err) {
+  process.exit(0);
+}
 if (filename.endsWith('.mjs')) {
   // An ES module is loaded by the ESM loader, as `node main.mjs` would: top-level await and
   // import.meta work, and a failure is an unhandled rejection (printed, exit code 1).
