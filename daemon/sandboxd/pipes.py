@@ -60,13 +60,19 @@ class Drain:
         os.set_blocking(fd, False)
         self.loop.add_reader(fd, self._readable)
 
-    def _readable(self) -> None:
+    def _read(self) -> bytes | None:
+        """One chunk; b"" at EOF (or a read error), None when nothing is there yet."""
         try:
-            data = os.read(self.fd, self.chunk)
+            return os.read(self.fd, self.chunk)
         except BlockingIOError:
-            return
+            return None
         except OSError:
-            data = b""
+            return b""
+
+    def _readable(self) -> None:
+        data = self._read()
+        if data is None:
+            return
         if data:
             self.on_data(data)
             return
@@ -75,15 +81,7 @@ class Drain:
     def read_available(self) -> None:
         """Takes what the pipe holds now, then stops: for when its writer has said it is done
         but others (the run's leftover processes) may still hold it open."""
-        while not self.done.done():
-            try:
-                data = os.read(self.fd, self.chunk)
-            except BlockingIOError:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                break
+        while not self.done.done() and (data := self._read()):
             self.on_data(data)
         self.stop()
 
