@@ -4,6 +4,7 @@ and /dev/shm, nothing of the daemon — checked from inside Python runs."""
 from __future__ import annotations
 
 import json
+import signal
 import textwrap
 from pathlib import Path
 
@@ -128,8 +129,10 @@ def test_signal_dispositions_are_a_fresh_processs(client: Client) -> None:
                           "sigint": signal.getsignal(signal.SIGINT) is signal.default_int_handler}))
         """)
     assert got == {"ignored": [13], "sigint": True}  # SIGPIPE, as Python itself sets it up
+    # Uncaught, the KeyboardInterrupt ends the program by SIGINT, as under `python3 main.py`.
     r = client.execute("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n", language="python")
-    assert (r.status, r.exit_code) == ("ok", 1) and r.stderr.rstrip().endswith("KeyboardInterrupt"), r
+    assert (r.status, r.exit_code, r.signal) == ("killed", None, signal.SIGINT), r
+    assert r.stderr.rstrip().endswith("KeyboardInterrupt"), r
 
 
 def test_the_workers_init_ignores_the_signals_a_run_can_send(client: Client) -> None:

@@ -181,7 +181,8 @@ def python_runner():
         # under `python3 main.py`. The hook prints the exception's own __traceback__.
         exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ else None
         sys.excepthook(type(exc), exc, exc.__traceback__)
-        status = 1
+        # CPython ends an uncaught KeyboardInterrupt by SIGINT, as shells expect (exit 130).
+        status = -signal.SIGINT if isinstance(exc, KeyboardInterrupt) else 1
     shut_down(status, exit_pipe)
 
 
@@ -198,7 +199,7 @@ def exit_status(exc):
 def shut_down(status, exit_pipe):
     """The user-visible part of interpreter shutdown: join threads, atexit, flush; then report
     the exit and exit without unwinding into whatever started this process (the zygote's
-    frames, in fork mode)."""
+    frames, in fork mode). A negative status is a signal to die by, reported by pid 1."""
     threading = sys.modules.get("threading")
     if threading is not None:
         threading._shutdown()
@@ -210,6 +211,9 @@ def shut_down(status, exit_pipe):
             stream.flush()
         except (OSError, ValueError):
             pass
+    if status < 0:
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
     report_exit(status, exit_pipe)
     os._exit(status)
 
