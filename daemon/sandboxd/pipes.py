@@ -96,7 +96,7 @@ class StatusChannel:
     exit pipe, the runner's own exit code as {"exit_code": N, "runner": True}, ahead of pid 1's
     report (runners/init.py). The first exit status to arrive is the run's."""
 
-    def __init__(self, fd: int, exit_fd: int | None = None) -> None:
+    def __init__(self, fd: int, exit_fd: int) -> None:
         self.fd = fd
         self.exit_fd = exit_fd
         self.buffer = b""
@@ -104,12 +104,11 @@ class StatusChannel:
         self.closed = False
         self.drain = Drain(fd, self._on_data, 4096)
         self.drain.done.add_done_callback(lambda _: self._eof())
-        self.exit_drain = Drain(exit_fd, self._on_exit, 1) if exit_fd is not None else None
+        self.exit_drain = Drain(exit_fd, self._on_exit, 1)
 
     def _on_exit(self, data: bytes) -> None:
         """One byte, once: anything after it cannot change the run's result."""
-        if self.exit_drain is not None:
-            self.exit_drain.stop()
+        self.exit_drain.stop()
         self.messages.put_nowait({"exit_code": data[0], "runner": True})
 
     def _on_data(self, data: bytes) -> None:
@@ -133,6 +132,5 @@ class StatusChannel:
     def close(self) -> None:
         self.drain.stop()
         close_quietly(self.fd)
-        if self.exit_drain is not None:
-            self.exit_drain.stop()
-            close_quietly(self.exit_fd)
+        self.exit_drain.stop()
+        close_quietly(self.exit_fd)

@@ -49,6 +49,7 @@ class Builder:
     def __init__(self) -> None:
         self.built: list[Worker] = []
         self.status_ends: dict[str, int] = {}
+        self.exit_ends: list[int] = []  # the runners' ends of the exit pipes, never written
         self.in_flight = 0
         self.max_in_flight = 0
         self.fail = False
@@ -65,7 +66,9 @@ class Builder:
             if self.fail:
                 raise self.error
             r, w = os.pipe()
-            worker = Worker(f"{language}-{len(self.built)}", language, -1, -1, -1, -1, StatusChannel(r),
+            exit_r, exit_w = os.pipe()
+            self.exit_ends.append(exit_w)
+            worker = Worker(f"{language}-{len(self.built)}", language, -1, -1, -1, -1, StatusChannel(r, exit_r),
                             FakeContainment(), build_ms=2.0, baseline=Sample(0, 0, 0, 1))
             self.status_ends[worker.id] = w
             self.built.append(worker)
@@ -78,9 +81,10 @@ class Builder:
         os.close(self.status_ends.pop(worker.id))
 
     def close(self) -> None:
-        for fd in self.status_ends.values():
+        for fd in [*self.status_ends.values(), *self.exit_ends]:
             os.close(fd)
         self.status_ends.clear()
+        self.exit_ends.clear()
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

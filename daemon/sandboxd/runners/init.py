@@ -138,8 +138,6 @@ def report_exit(status, exit_pipe):
 
 
 def python_runner():
-    os.close(GO)  # no go from pid 1 needed: limit_self
-    os.close(ASK)
     exit_pipe = pipe_identity(EXIT)
     warm_python()
     report(ready=True)
@@ -219,24 +217,29 @@ def shut_down(status, exit_pipe):
 
 
 def start_runner(mode, argv):
-    """Forks the runner; returns its pid and pid 1's ends of the go and ask pipes."""
-    go_r, go_w = os.pipe()
-    ask_r, ask_w = os.pipe()
+    """Forks the runner; returns its pid and pid 1's ends of the go and ask pipes, which only a
+    spawned runner gets: the Python runner sets its own limits."""
+    pipes = None if mode == "python" else (os.pipe(), os.pipe())
     pid = os.fork()
     if pid == 0:
-        # Above every target first: no dup2 may overwrite a pipe end still to be placed.
-        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in (go_r, ask_w)]
-        for target, fd in zip((GO, ASK), high, strict=True):
-            os.dup2(fd, target)  # inheritable, unlike the originals
+        if pipes is not None:
+            (go_r, _), (_, ask_w) = pipes
+            # Above every target first: no dup2 may overwrite a pipe end still to be placed.
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in (go_r, ask_w)]
+            for target, fd in zip((GO, ASK), high, strict=True):
+                os.dup2(fd, target)  # inheritable, unlike the originals
         try:
             os.close(NOTIFY)  # pid 1's alone
         except OSError:
             pass
-        os.closerange(ASK + 1, 1024)
+        os.closerange(GO if pipes is None else ASK + 1, 1024)
         restore_signals(mode)
         if mode == "python":
             python_runner()
         os.execv(argv[0], argv)
+    if pipes is None:
+        return pid, None, None
+    (go_r, go_w), (ask_r, ask_w) = pipes
     os.close(go_r)
     os.close(ask_w)
     return pid, go_w, ask_r
@@ -428,11 +431,10 @@ def main(mode, argv):
     # run could use to end it early (Python's own SIGINT handler would raise in here).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener = seccomp_listener()
-    if mode == "python":
-        os.close(go_w)  # the Python runner limits itself
-    elif wait_for_run(runner, ask):
-        limit_runner(runner, go_w, ask)
-    os.close(ask)
+    if ask is not None:
+        if wait_for_run(runner, ask):
+            limit_runner(runner, go_w, ask)
+        os.close(ask)
     silence_own_stdio()
     status, violation = supervise(runner, listener)
     if violation is not None:
