@@ -59,6 +59,21 @@ def test_linux_limit_runner_sets_the_runners_limits(sleeper: subprocess.Popen[by
     assert resource.prlimit(sleeper.pid, resource.RLIMIT_FSIZE) == (1 << 20, 1 << 20)
 
 
+def test_limit_runner_survives_a_runner_that_ended_after_asking() -> None:
+    """The Node runner asks, then may fail to place its files and exit before the go: pid 1
+    must go on to reap it and report its exit, not die of the closed go pipe."""
+    runner = os.fork()
+    if runner == 0:
+        os._exit(1)
+    go_r, go_w, ask_r = give_limits(2.0, 1 << 20)
+    os.close(go_r)
+    try:
+        init.limit_runner(runner, go_w, ask_r)
+    finally:
+        os.close(ask_r)
+        assert os.waitstatus_to_exitcode(os.waitpid(runner, 0)[1]) == 1
+
+
 def test_macos_kill_scope_is_the_process_group_never_every_process(monkeypatch: pytest.MonkeyPatch) -> None:
     assert init.kill_scope() == -1
     monkeypatch.setattr(init, "LINUX", False)

@@ -295,11 +295,15 @@ def limit_runner(runner, go_w, ask):
         os._exit(0)  # the runner ended without asking: discarded while idle
     if LINUX:
         # macOS cannot set another process's limits: there the runner keeps the worker's
-        # maxima and the daemon polls the run's CPU time (backend/macos.py).
+        # maxima and the daemon polls the run's CPU time (backend/macos.py). A runner that
+        # ended after asking is a zombie until supervise reaps it: prlimit still works.
         cpu = int(cpu_seconds_used(runner) + cpu_s) + 1
         resource.prlimit(runner, resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.prlimit(runner, resource.RLIMIT_FSIZE, (fsize, fsize))
-    os.write(go_w, b"g")
+    try:
+        os.write(go_w, b"g")
+    except BrokenPipeError:
+        pass  # the runner ended after asking (it could not place its files): supervise reports it
     os.close(go_w)
 
 

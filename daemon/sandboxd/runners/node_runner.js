@@ -101,6 +101,13 @@ try {
 const restoreXfsz = () => {};
 process.on('SIGXFSZ', restoreXfsz);
 process.removeListener('SIGXFSZ', restoreXfsz);
+// Before the exit report is wired: a runner that gets no go (pid 1 gone) must not say "exit 0".
+try {
+  if (readExact(GO, 1).toString() !== 'g') process.exit(0);  // the run's rlimits are set
+  fs.closeSync(GO);
+} catch (err) {
+  process.exit(0);
+}
 // Wrapping emit runs the report after every 'exit' listener, the program's included, with the
 // exit code they leave. After an uncaught exception (or rejection) Node emits 'exit' before it
 // prints the error: then pid 1 reports, once everything is written.
@@ -119,12 +126,6 @@ for (const key of Object.keys(process.env)) delete process.env[key];
 Object.assign(process.env, header.env);
 const filename = path.resolve(process.cwd(), header.filename);
 process.argv = [process.argv[0], filename, ...header.args];
-try {
-  if (readExact(GO, 1).toString() !== 'g') process.exit(0);  // the run's rlimits are set
-  fs.closeSync(GO);
-} catch (err) {
-  process.exit(0);
-}
 if (filename.endsWith('.mjs')) {
   // An ES module is loaded by the ESM loader, as `node main.mjs` would: top-level await and
   // import.meta work, and a failure is an unhandled rejection (printed, exit code 1).
