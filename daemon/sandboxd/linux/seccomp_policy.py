@@ -253,22 +253,14 @@ class _SockFprog(ctypes.Structure):
 
 
 def compile_program(f: sc.SyscallFilter) -> bytes:
-    """The BPF program libseccomp would load for `f`. A program is at most 4096 instructions
-    (32 KiB): it fits in a pipe, so export and read need no second thread."""
-    r, w = os.pipe()
+    """The BPF program libseccomp would load for `f` (it exports only to a file descriptor)."""
+    fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
     try:
-        with open(w, "wb", closefd=False) as out:
+        with open(fd, "wb", closefd=False) as out:
             f.export_bpf(out)
-        os.close(w)
-        w = -1
-        chunks = []
-        while chunk := os.read(r, 1 << 16):
-            chunks.append(chunk)
+        program = os.pread(fd, os.fstat(fd).st_size, 0)
     finally:
-        os.close(r)
-        if w >= 0:
-            os.close(w)
-    program = b"".join(chunks)
+        os.close(fd)
     if not program or len(program) % BPF_INSTRUCTION:
         raise OSError(errno.EINVAL, f"seccomp: libseccomp exported {len(program)} bytes of BPF")
     return program
