@@ -224,19 +224,23 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
+def _print_json(message: Any) -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    print(json.dumps(MessageToDict(message, always_print_fields_with_no_presence=True), indent=2))
+
+
 def _caps_lines(caps: Any) -> list[str]:
     return [f"  {'enforced' if c.enforced else 'NOT enforced':13} {c.layer:12} {c.detail}" for c in caps]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from google.protobuf.json_format import MessageToDict
-
     from .client import Client
 
     with Client(args.socket) as client:
         s = client.status()
     if args.json:
-        print(json.dumps(MessageToDict(s, always_print_fields_with_no_presence=True), indent=2))
+        _print_json(s)
         return 0
     print(f"sandboxd {s.version}  up {s.uptime_s:.0f}s  active runs {s.active_runs}  runs {s.runs_total}"
           + ("  (draining)" if s.draining else ""))
@@ -255,14 +259,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    from google.protobuf.json_format import MessageToDict
-
     from .client import Client
 
     with Client(args.socket) as client:
         c = client.capabilities()
     if args.json:
-        print(json.dumps(MessageToDict(c, always_print_fields_with_no_presence=True), indent=2))
+        _print_json(c)
         return 0
     print(f"platform: {c.platform}  backend: {c.backend}  languages: {', '.join(c.languages)}")
     print("\n".join(_caps_lines(c.capabilities)))
