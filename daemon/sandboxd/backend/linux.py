@@ -96,14 +96,17 @@ class LinuxContainment(Containment):
         return self.cgroup.pids_peak()
 
     def kill(self) -> None:
-        # SIGKILL to the worker's pid 1 takes its whole pid namespace down at once; the
-        # cgroup kill catches anything that is somehow outside it.
-        if self.pidfd is not None:
-            try:
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.cgroup.kill()
+        """Immediate, and cheap enough for the event loop: SIGKILL to the worker's pid 1 takes
+        its whole pid namespace down at once, and every process of the run is in it (setns is
+        on the seccomp kill list). Before pid 1 is known (a build that failed early) the cgroup
+        is killed instead. destroy() kills the whole cgroup in any case before removing it."""
+        if self.pidfd is None:
+            self.cgroup.kill()
+            return
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def destroy(self) -> bool:
         """Blocking (the daemon runs it in a thread). pid 1's exit takes its whole namespace
