@@ -92,7 +92,7 @@ class Drain:
 
 
 class StatusChannel:
-    """JSON lines from the worker (builder, pid 1): pid, ready, exit status; and, from the
+    """JSON lines from the worker (zygote, pid 1): pid, ready, exit status; and, from the
     exit pipe, the runner's own exit code as {"exit_code": N, "runner": True}, ahead of pid 1's
     report (runners/init.py). The first exit status to arrive is the run's."""
 

@@ -1,8 +1,9 @@
 """The recipe: how one worker is built, top to bottom, in the order the layers are applied.
 
-    zygote ─fork─▶ builder (host root): join cgroups → become the worker's host uid →
-                   unshare user/pid/net/mount/ipc/uts/cgroup → map uid 1000 → fork ─▶
-    init (pid 1 of the new pid namespace): private root (pivot_root) → hostname →
+    zygote ─clone3 into new user/pid/net/mount/ipc/uts namespaces─▶ pid 1
+    zygote (host root): pid 1 into its cgroups → map uid/gid 1000 to the worker's host uid
+                   → report pid 1's pid → release it
+    pid 1: cgroup namespace → uid/gid 1000 → private root (pivot_root) → hostname →
                    rlimits → umask → drop privileges → Landlock → seccomp → exec runner
 
 The runner then pre-warms its interpreter and blocks on its control pipe until the daemon
@@ -12,6 +13,7 @@ and exits; a worker is never left half-built.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import resource
@@ -25,12 +27,15 @@ from ..runners import init as init_runner
 from . import landlock, libc, privileges, rootfs, seccomp_policy
 
 CTL_FD = 3      # daemon -> runner: the run request
-STATUS_FD = 4   # builder, pid 1 -> daemon: "pid", "ready", the exit status
+STATUS_FD = 4   # zygote, pid 1 -> daemon: "pid", "ready", the exit status
 EXIT_FD = 5     # runner -> daemon: its own exit code, ahead of its teardown (runners/init.py)
 NOTIFY_FD = 6   # pid 1 only: the seccomp listener (runners/init.py; the runner never has it)
+RELEASE_FD = 6  # zygote -> pid 1, before NOTIFY_FD exists: its cgroups and id maps are set
 
+# Created by clone3. The cgroup namespace is not among them: it is rooted where its creator
+# stands, so pid 1 unshares it itself once the zygote has moved it into its cgroups.
 NAMESPACES = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.CLONE_NEWNET
-              | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS | libc.CLONE_NEWCGROUP)
+              | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS)
 
 
 # A NamedTuple, not a dataclass: dataclasses imports inspect (ast, dis, tokenize…), which
@@ -71,19 +76,26 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def _enter_namespaces(bp: Blueprint) -> None:
+def _admit(pid: int, bp: Blueprint) -> None:
+    """The zygote's part, as host root, while pid 1 waits on RELEASE_FD.
+
+    The namespaces belong to root, not to the worker's host uid: no process of that uid on the
+    host holds any capability over them.
+    """
     for procs in bp.cgroup_procs:
-        _write(procs, "0")
-    os.setgroups([])
-    os.setresgid(bp.host_gid, bp.host_gid, bp.host_gid)
-    os.setresuid(bp.host_uid, bp.host_uid, bp.host_uid)
+        _write(procs, str(pid))
+    _write(f"/proc/{pid}/setgroups", "deny")
+    _write(f"/proc/{pid}/uid_map", f"{rootfs.INNER_UID} {bp.host_uid} 1\n")
+    _write(f"/proc/{pid}/gid_map", f"{rootfs.INNER_GID} {bp.host_gid} 1\n")
+
+
+def _enter_namespaces() -> None:
+    """pid 1, once released: still host uid 0 (unmapped here) until it becomes 1000."""
+    libc.unshare(libc.CLONE_NEWCGROUP)
+    os.setresgid(rootfs.INNER_GID, rootfs.INNER_GID, rootfs.INNER_GID)
+    os.setresuid(rootfs.INNER_UID, rootfs.INNER_UID, rootfs.INNER_UID)
     # Changing uid made us non-dumpable, which hands /proc/self/* to root: take it back.
     prctl.set_dumpable(True)
-    libc.unshare(NAMESPACES)
-    # A process may map exactly its own host uid into a namespace it created: no helper needed.
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"{rootfs.INNER_UID} {bp.host_uid} 1\n")
-    _write("/proc/self/gid_map", f"{rootfs.INNER_GID} {bp.host_gid} 1\n")
 
 
 def _landlock_grants(bp: Blueprint) -> list[landlock.Grant]:
@@ -136,9 +148,42 @@ def _forget_the_zygote(bp: Blueprint) -> None:
     sys.argv[:] = ["-c"]
 
 
-def build_worker(bp: Blueprint) -> None:
-    """Runs in the zygote's freshly forked child; never returns."""
-    code = 1
+def _place_fds(fds: list[int]) -> None:
+    """Moves `fds` to 0..n-1 in order, even when their numbers overlap that range."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+    os.closerange(len(fds), os.sysconf("SC_OPEN_MAX"))
+
+
+def start_worker(bp: Blueprint, worker_ends: list[int]) -> None:
+    """Runs in the zygote: creates pid 1 with `worker_ends` as its fds 0..5 and admits it.
+
+    Raises if the worker cannot be admitted; pid 1 is then killed before it ran anything.
+    """
+    release_r, release_w = os.pipe()
+    try:
+        pid = libc.fork_into(NAMESPACES)
+        if pid == 0:
+            try:
+                _place_fds([*worker_ends, release_r])
+                _run_init(bp)
+            finally:
+                os._exit(1)
+        try:
+            _admit(pid, bp)
+            os.write(worker_ends[STATUS_FD], (json.dumps({"pid": pid}) + "\n").encode())
+            os.write(release_w, b"1")
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+    finally:
+        os.close(release_r)
+        os.close(release_w)
+
+
+def _run_init(bp: Blueprint) -> None:
+    """pid 1, in the zygote's freshly cloned child; never returns."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         # /proc/<pid>/cmdline of a fork-mode pid 1 and of its runner would otherwise show the
@@ -146,16 +191,11 @@ def build_worker(bp: Blueprint) -> None:
         # the prctl calls it makes are still allowed.
         prctl.set_proctitle("python3")
         os.setsid()
-        _enter_namespaces(bp)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _become_init(bp)
-            except BaseException as exc:
-                _report({"error": f"worker setup failed: {exc}"})
-            os._exit(1)
-        _report({"pid": pid})
-        code = 0
+        released = os.read(RELEASE_FD, 1)
+        os.close(RELEASE_FD)
+        if not released:  # the zygote could not admit it and is killing it
+            return
+        _enter_namespaces()
+        _become_init(bp)
     except BaseException as exc:
         _report({"error": f"worker setup failed: {exc}"})
-    os._exit(code)

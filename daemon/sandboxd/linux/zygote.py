@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import _socket
 import array
-import fcntl
 import gc
 import json
 import os
@@ -52,16 +51,8 @@ def _import_with_libraries(paths: dict[str, str | None]) -> None:
         del sys.modules["ctypes.util"], ctypes.util  # type: ignore[attr-defined]
 
 
-def _place_fds(fds: list[int]) -> None:
-    """Moves `fds` to 0..n-1 in order, even when their numbers overlap that range."""
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds]
-    for target, fd in enumerate(high):
-        os.dup2(fd, target, inheritable=True)
-    os.closerange(len(fds), os.sysconf("SC_OPEN_MAX"))
-
-
 def _spawn(bp: Blueprint) -> list[int]:
-    from .contain import build_worker
+    from .contain import start_worker
 
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
@@ -71,15 +62,15 @@ def _spawn(bp: Blueprint) -> list[int]:
     exit_r, exit_w = os.pipe()
     worker_ends = [stdin_r, stdout_w, stderr_w, ctl_r, status_w, exit_w]
     daemon_ends = [stdin_w, stdout_r, stderr_r, ctl_w, status_r, exit_r]
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _place_fds(worker_ends)
-            build_worker(bp)
-        finally:
-            os._exit(1)
-    for fd in worker_ends:
-        os.close(fd)
+    try:
+        start_worker(bp, worker_ends)
+    except BaseException:
+        for fd in daemon_ends:
+            os.close(fd)
+        raise
+    finally:
+        for fd in worker_ends:
+            os.close(fd)
     return daemon_ends
 
 
@@ -116,8 +107,10 @@ def main() -> None:
     fd = int(sys.argv[1])
     prctl.set_pdeathsig(signal.SIGKILL)
     prctl.set_child_subreaper(True)
-    # Builders and orphaned worker inits are reaped by the kernel; nobody here waits for them.
+    # Workers' pid 1s are reaped by the kernel; nobody here waits for them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # pid 1 starts with these credentials: no supplementary group may reach it.
+    os.setgroups([])
     _import_with_libraries(json.loads(sys.argv[2]))
     # Run with -S, yet fork-mode user code expects the builtins site defines (exit, quit,
     # help…); with -S, importing site defines them without its sys.path and .pth processing.
