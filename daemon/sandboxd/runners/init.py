@@ -11,9 +11,10 @@
 # A run arrives on the control pipe, read by the runner, as a 16-byte limits prefix (CPU
 # seconds as a double, file size as u64) followed by its request. The Python runner lowers
 # its own limits before any user code runs (lowering needs no privilege). Node cannot set
-# rlimits: the Node runner hands the prefix to pid 1 on the ask pipe (fd 8), reads and places
-# its request meanwhile, and waits for pid 1's "g" on the go pipe (fd 7) before the program
-# starts; pid 1 sets the runner's rlimits (same uid: no privilege needed). The daemon cannot:
+# rlimits: the Node runner hands the prefix to pid 1 on the ask pipe (fd 8), its own CPU
+# seconds so far added (it has run none of the program yet), reads and places its request
+# meanwhile, and waits for pid 1's "g" on the go pipe (fd 7) before the program starts; pid 1
+# sets the runner's rlimits (same uid: no privilege needed). The daemon cannot:
 # it runs without CAP_SYS_RESOURCE on many hosts. pid 1's wake-up and prlimit calls overlap
 # the runner's own work instead of preceding it.
 #
@@ -260,12 +261,6 @@ def restore_signals(mode):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 
-def cpu_seconds_used(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_for_run(runner, ask):
     """Blocks until the runner asks for its run's limits (or closed the ask pipe); False when
     the runner died first, while idle. pid 1 then reports at once: the daemon sees an idle
@@ -296,8 +291,9 @@ def limit_runner(runner, go_w, ask):
     if LINUX:
         # macOS cannot set another process's limits: there the runner keeps the worker's
         # maxima and the daemon polls the run's CPU time (backend/macos.py). A runner that
-        # ended after asking is a zombie until supervise reaps it: prlimit still works.
-        cpu = int(cpu_seconds_used(runner) + cpu_s) + 1
+        # ended after asking is a zombie until supervise reaps it: prlimit still works. The
+        # runner added the CPU seconds it had used to cpu_s before asking.
+        cpu = int(cpu_s) + 1
         resource.prlimit(runner, resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.prlimit(runner, resource.RLIMIT_FSIZE, (fsize, fsize))
     try:

@@ -53,61 +53,8 @@ function reportExit(code) {
   }
 }
 
-// V8 compiles each function on its first call, and Node creates stdio streams and console
-// internals on first use: all of that is done here, on the idle worker's time. The console
-// writes to a sink, the file is placed in /tmp and removed.
-load('/warm.js')._compile("const squares = [1, 2, 3].map((x) => x * x); process.stdout.write('');", '/warm.js');
-{
-  const { Writable } = require('stream');
-  const sink = new Writable({ write(chunk, encoding, done) { done(); } });
-  new console.Console(sink, sink).log('%s %d', 'warm', 1, { a: [1] });
-  writeNew('/tmp/.sandbox-warm', Buffer.from('warm'));
-  fs.unlinkSync('/tmp/.sandbox-warm');
-  path.resolve(process.cwd(), 'warm.js');
-  JSON.parse('{"warm": [1, "x"]}');
-}
-// libuv starts its thread pool on the first asynchronous file operation. Started here, it is
-// part of the idle runtime: a run's first fs call does not pay for it, and a tight
-// --max-processes cannot make that call abort the process for want of a thread.
-fs.stat('/', () => {});
-fs.writeSync(4, '{"ready": true}\n');
-fs.closeSync(4);
-
-let header;
-let code;
-const files = [];
-try {
-  fs.writeSync(ASK, readExact(3, 16));  // the run's limits, for pid 1 to set
-  fs.closeSync(ASK);
-  header = JSON.parse(readExact(3, readExact(3, 4).readUInt32BE(0)).toString());
-  code = readExact(3, header.code_size);
-  for (const [name, size] of header.files) files.push([name, readExact(3, size)]);
-} catch (err) {
-  process.exit(0);
-}
-fs.closeSync(3);
-try {
-  // Placed while pid 1 sets the limits; admission refuses a program or input file larger
-  // than the run's file size limit, so none of them needs it.
-  writeNew(header.filename, code);
-  for (const [name, data] of files) writeNew(name, data);
-} catch (err) {
-  process.stderr.write(`sandbox: cannot place input file: ${err.message}\n`);
-  process.exit(1);
-}
-// Node starts with SIGXFSZ ignored, so a write past --max-file-size would only throw EFBIG
-// and the run would end as an ordinary crash. libuv restores SIG_DFL when the last listener
-// goes away: the kernel then kills the program exactly as it does a Python one.
-const restoreXfsz = () => {};
-process.on('SIGXFSZ', restoreXfsz);
-process.removeListener('SIGXFSZ', restoreXfsz);
-// Before the exit report is wired: a runner that gets no go (pid 1 gone) must not say "exit 0".
-try {
-  if (readExact(GO, 1).toString() !== 'g') process.exit(0);  // the run's rlimits are set
-  fs.closeSync(GO);
-} catch (err) {
-  process.exit(0);
-}
+// Reported only once a program runs: a runner discarded while idle exits without a word.
+let running = false;
 // Wrapping emit runs the report after every 'exit' listener, the program's included, with the
 // exit code they leave. After an uncaught exception (or rejection) Node emits 'exit' before it
 // prints the error: then pid 1 reports, once everything is written.
@@ -116,24 +63,101 @@ process.on('uncaughtExceptionMonitor', () => { fatal = true; });
 const emit = process.emit;
 process.emit = function (event, ...args) {
   const handled = emit.call(this, event, ...args);
-  if (event === 'exit' && !fatal) {
+  if (event === 'exit' && running && !fatal) {
     const code = process.exitCode ?? args[0];
     if (Number.isInteger(code)) reportExit(code);
   }
   return handled;
 };
-for (const key of Object.keys(process.env)) delete process.env[key];
-Object.assign(process.env, header.env);
-const filename = path.resolve(process.cwd(), header.filename);
-process.argv = [process.argv[0], filename, ...header.args];
-if (filename.endsWith('.mjs')) {
-  // An ES module is loaded by the ESM loader, as `node main.mjs` would: top-level await and
-  // import.meta work, and a failure is an unhandled rejection (printed, exit code 1).
-  import(require('url').pathToFileURL(filename).href);
-} else {
-  const main = load(filename);
-  main.id = '.';
-  process.mainModule = main;
-  main._compile(code.toString(), filename);
-  main.loaded = true;
+// Node starts with SIGXFSZ ignored, so a write past --max-file-size would only throw EFBIG
+// and the run would end as an ordinary crash. libuv restores SIG_DFL when the last listener
+// goes away: the kernel then kills the program exactly as it does a Python one.
+const restoreXfsz = () => {};
+process.on('SIGXFSZ', restoreXfsz);
+process.removeListener('SIGXFSZ', restoreXfsz);
+
+// V8 compiles each function on its first call, and Node creates stdio streams, console
+// internals, and its tick, timer and immediate machinery on first use: all of that is done
+// here, on the idle worker's time, as is the path of a run (reading a request, placing files,
+// the environment). The console writes to a sink, the file is placed in /tmp and removed.
+load('/warm.js')._compile("const squares = [1, 2, 3].map((x) => x * x); process.stdout.write('');", '/warm.js');
+{
+  const { Writable } = require('stream');
+  const sink = new Writable({ write(chunk, encoding, done) { done(); } });
+  new console.Console(sink, sink).log('%s %d', 'warm', 1, { a: [1] });
+  writeNew('/tmp/.sandbox-warm', Buffer.from('warm'));
+  fs.unlinkSync('/tmp/.sandbox-warm');
+  path.resolve(process.cwd(), 'warm.js').endsWith('.mjs');
+  JSON.parse('{"warm": [1, "x"]}');
+  const zero = fs.openSync('/dev/zero', 'r');
+  const limits = readExact(zero, 16);
+  limits.writeDoubleBE(limits.readDoubleBE(0) + process.cpuUsage().user, 0);
+  readExact(zero, readExact(zero, 4).readUInt32BE(0)).toString();
+  fs.closeSync(zero);
+  process.env.SANDBOX_WARM = '1';
+  for (const key of Object.keys(process.env)) if (key === 'SANDBOX_WARM') delete process.env[key];
+  Object.assign(process.env, {});
+}
+// libuv starts its thread pool on the first asynchronous file operation. Started here, it is
+// part of the idle runtime: a run's first fs call does not pay for it, and a tight
+// --max-processes cannot make that call abort the process for want of a thread.
+fs.stat('/', () => {});
+process.nextTick(() => {});
+Promise.resolve().then(() => {});
+// The run itself is served from an immediate, once the loop has been round once: what Node
+// does after a program's synchronous part (ticks, microtasks, the loop's phases) is warm too.
+setTimeout(() => setImmediate(serve), 0);
+
+function serve() {
+  fs.writeSync(4, '{"ready": true}\n');
+  fs.closeSync(4);
+  let header;
+  let code;
+  const files = [];
+  try {
+    // The run's limits, for pid 1 to set; the CPU seconds this runner has used so far are
+    // added here, before any program code runs, so that the limit counts the run's alone.
+    const limits = readExact(3, 16);
+    const used = process.cpuUsage();
+    limits.writeDoubleBE(limits.readDoubleBE(0) + (used.user + used.system) / 1e6, 0);
+    fs.writeSync(ASK, limits);
+    fs.closeSync(ASK);
+    header = JSON.parse(readExact(3, readExact(3, 4).readUInt32BE(0)).toString());
+    code = readExact(3, header.code_size);
+    for (const [name, size] of header.files) files.push([name, readExact(3, size)]);
+  } catch (err) {
+    process.exit(0);
+  }
+  fs.closeSync(3);
+  try {
+    // Placed while pid 1 sets the limits; admission refuses a program or input file larger
+    // than the run's file size limit, so none of them needs it.
+    writeNew(header.filename, code);
+    for (const [name, data] of files) writeNew(name, data);
+  } catch (err) {
+    process.stderr.write(`sandbox: cannot place input file: ${err.message}\n`);
+    process.exit(1);
+  }
+  try {
+    if (readExact(GO, 1).toString() !== 'g') process.exit(0);  // the run's rlimits are set
+    fs.closeSync(GO);
+  } catch (err) {
+    process.exit(0);
+  }
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, header.env);
+  const filename = path.resolve(process.cwd(), header.filename);
+  process.argv = [process.argv[0], filename, ...header.args];
+  running = true;
+  if (filename.endsWith('.mjs')) {
+    // An ES module is loaded by the ESM loader, as `node main.mjs` would: top-level await and
+    // import.meta work, and a failure is an unhandled rejection (printed, exit code 1).
+    import(require('url').pathToFileURL(filename).href);
+  } else {
+    const main = load(filename);
+    main.id = '.';
+    process.mainModule = main;
+    main._compile(code.toString(), filename);
+    main.loaded = true;
+  }
 }
