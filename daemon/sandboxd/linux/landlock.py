@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 from typing import NamedTuple
 
 from .libc import _check, _syscall, syscall_number
@@ -112,12 +113,13 @@ def restrict_self(grants: list[Grant], abi: int) -> None:
     try:
         add_rule = syscall_number("landlock_add_rule")
         for grant in grants:
-            if not os.path.lexists(grant.path):
-                continue
-            fd = os.open(grant.path, os.O_PATH | os.O_CLOEXEC)
+            try:
+                fd = os.open(grant.path, os.O_PATH | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # not on this host: nothing to grant
             try:
                 rights = grant.rights & handled_fs
-                if not os.path.isdir(grant.path):
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
                     rights &= FILE_RIGHTS
                 rule = _PathBeneathAttr(rights, fd)
                 _check(_syscall(ctypes.c_long(add_rule), ctypes.c_int(ruleset),

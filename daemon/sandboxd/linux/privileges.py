@@ -26,10 +26,17 @@ def _prctl(option: int, arg: int) -> None:
         raise OSError(err, f"prctl({option}, {arg}) failed")
 
 
-def drop_all() -> None:
+def _last_cap() -> int:
     with open("/proc/sys/kernel/cap_last_cap") as f:
-        last_cap = int(f.read())
-    for cap in range(last_cap + 1):
+        return int(f.read())
+
+
+# Read once, in the fork server: every worker inherits it.
+LAST_CAP = _last_cap()
+
+
+def drop_all() -> None:
+    for cap in range(LAST_CAP + 1):
         _prctl(PR_CAPBSET_DROP, cap)
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     bits = prctl.securebits

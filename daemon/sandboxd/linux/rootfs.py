@@ -42,6 +42,18 @@ class RootSpec(NamedTuple):
     overlay: bool = False
 
 
+def _create_file(path: str, data: bytes = b"", exclusive: bool = False) -> None:
+    """open(path, "w"/"x") in three system calls instead of six (no fstat, isatty, lseek):
+    every worker's build runs this a dozen times."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o666)
+    try:
+        if data:
+            os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def _bind(source: str, target: str, flags: int) -> None:
     """Bind-mounts `source` and remounts it with `flags` added to the host mount's locked ones."""
     libc.mount(source, target, None, libc.MS_BIND)
@@ -70,7 +82,9 @@ def _mirror(path: str, root: str, overlay: bool) -> None:
     """Recreates `path` under `root`: symlinks as symlinks (merged /usr), directories as a
     read-only overlay or bind, files bound."""
     target = root + path
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    parent = os.path.dirname(target)
+    if parent != root:
+        os.makedirs(parent, exist_ok=True)
     if os.path.islink(path):
         os.symlink(os.readlink(path), target)
     elif os.path.isdir(path):
@@ -80,24 +94,22 @@ def _mirror(path: str, root: str, overlay: bool) -> None:
         else:
             _bind_readonly(path, target)
     elif os.path.exists(path):
-        with open(target, "x"):
-            pass
+        _create_file(target, exclusive=True)
         _bind_readonly(path, target)
 
 
 def _populate_dev(root: str) -> None:
     dev = root + "/dev"
-    os.makedirs(dev)
+    os.mkdir(dev)
     libc.mount("tmpfs", dev, "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC, "size=64k,mode=755")
     for name in DEVICES:
-        with open(f"{dev}/{name}", "x"):
-            pass
+        _create_file(f"{dev}/{name}", exclusive=True)
         # The device nodes stay usable (no nodev) but nothing on them is setuid or executable.
         _bind(f"/dev/{name}", f"{dev}/{name}", libc.MS_NOSUID | libc.MS_NOEXEC)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
-    os.makedirs(dev + "/shm")
+    os.mkdir(dev + "/shm")
     libc.mount("tmpfs", dev + "/shm", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC,
                f"size=16m,mode=700,uid={INNER_UID},gid={INNER_GID}")
     libc.mount(None, dev, None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NOEXEC)
@@ -113,8 +125,7 @@ def _populate_etc(root: str) -> None:
         "hosts": "127.0.0.1 localhost sandbox\n",
     }
     for name, text in files.items():
-        with open(f"{etc}/{name}", "w") as f:
-            f.write(text)
+        _create_file(f"{etc}/{name}", text.encode())
 
 
 def build(spec: RootSpec) -> None:
@@ -125,7 +136,7 @@ def build(spec: RootSpec) -> None:
     libc.mount("tmpfs", root, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=1m,mode=755")
     # The overlays' empty second layer: the directory that /proc is mounted on later. An
     # overlay keeps its own clone of each layer's mount, so it stays empty underneath.
-    os.makedirs(root + EMPTY_LOWER)
+    os.mkdir(root + EMPTY_LOWER)
     for path in spec.readonly_paths:
         _mirror(path, root, spec.overlay)
     _populate_etc(root)
@@ -137,7 +148,7 @@ def build(spec: RootSpec) -> None:
         os.makedirs(root + path, exist_ok=True)
         libc.mount("tmpfs", root + path, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
                    f"size={size}m,mode={mode},uid={INNER_UID},gid={INNER_GID}")
-    os.makedirs(root + "/.oldroot")
+    os.mkdir(root + "/.oldroot")
     libc.pivot_root(root, root + "/.oldroot")
     os.chdir("/")
     libc.umount2("/.oldroot", libc.MNT_DETACH)

@@ -250,8 +250,10 @@ def restore_signals(mode):
     """The runner starts with a fresh process's signal dispositions (plus what Python itself sets
     up in a Python runner): nothing the daemon or the fork server ignored (SIGINT, SIGQUIT…)
     carries over into the user's program, where an ignored disposition would even survive exec."""
+    # Python's table of dispositions is read from the kernel at start-up and kept by
+    # signal.signal, so only those it does not know as SIG_DFL need a system call.
     for sig in signal.valid_signals():
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) != signal.SIG_DFL:
             try:
                 signal.signal(sig, signal.SIG_DFL)
             except (OSError, ValueError):
