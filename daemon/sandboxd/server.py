@@ -88,10 +88,14 @@ class SandboxServicer(pb_grpc.SandboxServicer):
                                 "(see allowed_uids/allowed_gids/allowed_groups in its config)")
         return Peer(cred.uid, cred.gid, cred.pid)
 
-    async def _admit(self, request: pb.ExecuteRequest,
-                     context: grpc.aio.ServicerContext) -> tuple[Peer, RawRequest, list[Finding], RunResult | None]:
-        """Who asks, what, and the lint findings; the last item is the result when the lint
-        policy refused the run (nothing runs then). A bad request aborts the call."""
+    async def _admit(self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext,
+                     ) -> tuple[Peer, RawRequest, asyncio.Future[list[Finding]], RunResult | None]:
+        """Who asks, what, and the lint findings to come; the last item is the result when the
+        lint policy refused the run (nothing runs then). A bad request aborts the call.
+
+        Under 'warn' (the default) the findings cannot stop the run, so the analysis is a task
+        that runs while the worker does (the loop is idle then) and the result waits for it;
+        only 'deny' has to lint before the hand-over."""
         peer = await self._peer(context)
         limits = {f: (getattr(request.limits, f) if request.limits.HasField(f) else None) for f in LIMIT_FIELDS}
         raw = RawRequest(request.language, request.code, request.filename, request.stdin,
@@ -100,16 +104,21 @@ class SandboxServicer(pb_grpc.SandboxServicer):
             policy = self._lint_policy(request.lint_policy)
         except Rejected as exc:
             await self._abort(context, peer, raw, exc)
-        findings: list[Finding] = []
+        findings: asyncio.Future[list[Finding]] = asyncio.get_running_loop().create_future()
         # An oversized program is refused by admission; linting it first would only burn CPU.
         lintable = len(raw.code) <= self.service.cfg.requests.max_code_bytes
-        if policy != "off" and lintable and raw.language in lint.LANGUAGES:
-            findings = await _lint(raw.language, raw.code)
-            if lint.blocks(findings, policy):
+        if policy == "off" or not lintable or raw.language not in lint.LANGUAGES:
+            findings.set_result([])
+        elif policy == "warn":
+            findings = asyncio.ensure_future(_lint(raw.language, raw.code))
+        else:
+            found = await _lint(raw.language, raw.code)
+            findings.set_result(found)
+            if lint.blocks(found, policy):
                 self.service.reject_count()
-                result = RunResult(id="", status="rejected", lint=findings,
+                result = RunResult(id="", status="rejected", lint=found,
                                    error="refused by lint policy 'deny': " + "; ".join(
-                                       f"{f.rule} (line {f.line})" for f in findings if f.severity == "error"))
+                                       f"{f.rule} (line {f.line})" for f in found if f.severity == "error"))
                 self._refused(peer, raw, "rejected", result.error or "")
                 return peer, raw, findings, result
         return peer, raw, findings, None

@@ -19,7 +19,7 @@ from .admission import RawRequest, Rejected, admit
 from .backend import Backend, BuildError
 from .config import Config
 from .pool import Pool, PoolFull
-from .result import RunResult
+from .result import Finding, RunResult
 from .run import Emit, OnStarted, RunDriver
 from .worker import Worker
 
@@ -106,14 +106,27 @@ class Service:
                 self.pools[name].refill()
 
     async def execute(self, raw: RawRequest, peer: Peer, emit: Emit | None, on_started: OnStarted | None,
-                      lint: list | None = None, after_response: AfterResponse | None = None) -> RunResult:
+                      lint: asyncio.Future[list[Finding]] | None = None,
+                      after_response: AfterResponse | None = None) -> RunResult:
         """Runs one request. Raises Rejected / TooBusy / Unavailable before anything runs.
         `emit` and `on_started` stream its events; None when only the result is wanted.
 
         The worker is destroyed (and its replacement started) once the program has ended: at
         once, or, given `after_response`, through it once the result is out, so the kill, the
         cgroup teardown and the next build stay off the response path. A run that did not end
-        (cancelled, crashed) is killed at once either way."""
+        (cancelled, crashed) is killed at once either way.
+
+        `lint` may still be running (policy 'warn'): the result waits for it; a request that
+        does not run cancels it."""
+        try:
+            return await self._execute(raw, peer, emit, on_started, lint, after_response)
+        finally:
+            if lint is not None and not lint.done():
+                lint.cancel()
+
+    async def _execute(self, raw: RawRequest, peer: Peer, emit: Emit | None, on_started: OnStarted | None,
+                       lint: asyncio.Future[list[Finding]] | None, after_response: AfterResponse | None,
+                       ) -> RunResult:
         if self.draining:
             raise Unavailable("the daemon is shutting down; not accepting new runs")
         spec = admit(self.cfg, raw)
@@ -141,7 +154,7 @@ class Service:
             if driver.started_at is not None:
                 pool.record_handover((driver.started_at - started) * 1000)
             result.warm_start = warm
-            result.lint = list(lint or [])
+            result.lint = list(await lint) if lint is not None else []
         finally:
             self.runs_by_uid[peer.uid] -= 1
             if self.runs_by_uid[peer.uid] <= 0:
