@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
@@ -45,6 +46,15 @@ def _daemonize() -> int:
     return w
 
 
+def _raise_open_files_limit() -> None:
+    """Each worker holds ~15 of the daemon's descriptors (pipes, pidfd, the cgroup files read
+    on every run): the customary soft limit of 1024 would cap the pools near 60 workers. The
+    hard limit is what the administrator allows; nothing here uses select()."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def check_config(args: argparse.Namespace, cfg: config.Config) -> int:
     """`--check-config`: the file parsed and validated, then what this host lacks for it.
 
@@ -76,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         return check_config(args, cfg)
     logs.setup(args.log_level or cfg.log_level)
+    _raise_open_files_limit()
     socket_path = config.resolve_socket(args.socket, cfg)
     ready_fd = None if args.foreground else _daemonize()
 

@@ -3,8 +3,9 @@
 This host is cgroup v1, so the decisions run against a temporary directory laid out like a
 cgroup2 filesystem (the kernel's files are plain files here; the delegation marker is the
 same xattr systemd sets). tests/integration/test_cgroup_v2.py moves real processes on the
-host's otherwise empty v2 hierarchy. The last tests give v1's explicit parent and the
-clean-up of a half-made worker cgroup the same kind of tree.
+host's otherwise empty v2 hierarchy. The last tests give v1's explicit parent, the
+clean-up of a half-made worker cgroup, and a worker cgroup's kept usage files and skipped
+limit writes the same kind of tree.
 """
 
 from __future__ import annotations
@@ -198,3 +199,47 @@ def test_a_worker_cgroup_that_cannot_get_its_limits_is_removed(tmp_path: Path) -
     with pytest.raises(FileExistsError):
         h.create("w-2", 64 << 20, 16)
     assert [c for c, parent in h.parents.items() if os.path.exists(f"{parent}/w-2")] == ["pids"]
+
+
+def _v2_worker(path: Path) -> cgroups.V2Cgroup:
+    path.mkdir()
+    # Limit files start empty: _write does not truncate (the kernel's files need no truncation).
+    files = {"memory.max": "", "memory.swap.max": "", "pids.max": "", "cpu.stat": "user_usec 5\nsystem_usec 7\n",
+             "memory.current": "100", "pids.current": "2", "memory.events": "oom_kill 0\n", "pids.events": "max 0\n"}
+    for name, text in files.items():
+        (path / name).write_text(text)
+    return cgroups.V2Cgroup(str(path))
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_limits_already_set_are_not_written_again(tmp_path: Path) -> None:
+    cg = _v2_worker(tmp_path / "w")
+    cg.set_limits(64 << 20, 16)
+    assert [(tmp_path / "w" / n).read_text() for n in ("memory.max", "memory.swap.max", "pids.max")] == [
+        str(64 << 20), "0", "16"]
+    (tmp_path / "w" / "memory.max").write_text("")
+    cg.set_limits(64 << 20, 16)  # the usual hand-over: nothing to write
+    assert (tmp_path / "w" / "memory.max").read_text() == ""
+    cg.set_limits(32 << 20, 16)
+    assert (tmp_path / "w" / "memory.max").read_text() == str(32 << 20)
+
+
+def test_usage_files_stay_open_for_the_workers_life_and_close_with_it(tmp_path: Path) -> None:
+    before = open_fds()
+    cg = _v2_worker(tmp_path / "w")
+    assert cg.sample() == cgroups.Sample(5000, 7000, 100, 2)
+    assert (cg.oom_kills(), cg.pids_limit_hits(), cg.pids_peak()) == (0, 0, None)  # no pids.peak here
+    held = open_fds() - before
+    assert held == 5
+    (tmp_path / "w" / "memory.current").write_text("4096")
+    (tmp_path / "w" / "memory.events").write_text("oom_kill 1\n")
+    assert (cg.sample().memory_bytes, cg.oom_kills()) == (4096, 1)  # read again, not remembered
+    assert open_fds() - before == held
+    for name in os.listdir(tmp_path / "w"):
+        os.unlink(tmp_path / "w" / name)
+    cg.remove()
+    assert open_fds() == before
+    assert not (tmp_path / "w").exists()

@@ -114,7 +114,9 @@ class LinuxContainment(Containment):
         freezing, listing and killing again every 2 ms while the kernel tears processes down."""
         self.kill()
         if self.pidfd is not None:
-            select.select([self.pidfd], [], [], EXIT_WAIT_S)
+            waiting = select.poll()  # not select(): descriptors above 1024 are normal here
+            waiting.register(self.pidfd, select.POLLIN)
+            waiting.poll(EXIT_WAIT_S * 1000)
             close_quietly(self.pidfd)
             self.pidfd = None
         return self.cgroup.kill_and_remove()

@@ -52,13 +52,6 @@ def _write(path: str, value: str) -> None:
         os.close(fd)
 
 
-def _read_int_or_none(path: str) -> int | None:
-    try:
-        return int(_read(path))
-    except FileNotFoundError:
-        return None
-
-
 def _keyed(text: str) -> dict[str, int]:
     out = {}
     for line in text.splitlines():
@@ -69,12 +62,43 @@ def _keyed(text: str) -> dict[str, int]:
 
 
 class RunCgroup(ABC):
-    """The cgroup(s) of one worker; all methods are cheap file reads and writes."""
+    """The cgroup(s) of one worker; all methods are cheap file reads and writes.
+
+    The files read for every run's usage stay open for the worker's life (a pread costs a
+    third of open, read and close), and limits the daemon already set are not written again:
+    the hand-over of a run with the usual limits writes nothing."""
 
     procs_files: list[str]
 
+    def __init__(self) -> None:
+        self._kept: dict[str, int] = {}
+        self._limits: tuple[int, int] | None = None
+
+    def _read_kept(self, path: str) -> str:
+        fd = self._kept.get(path)
+        if fd is None:
+            fd = self._kept[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(fd, 1 << 16, 0).decode()
+
+    def _read_int_or_none(self, path: str) -> int | None:
+        try:
+            return int(self._read_kept(path))
+        except FileNotFoundError:
+            return None
+
+    def _close_kept(self) -> None:
+        for fd in self._kept.values():
+            os.close(fd)
+        self._kept.clear()
+
+    def set_limits(self, memory_bytes: int, max_tasks: int) -> None:
+        if self._limits == (memory_bytes, max_tasks):
+            return
+        self._write_limits(memory_bytes, max_tasks, self._limits)
+        self._limits = (memory_bytes, max_tasks)
+
     @abstractmethod
-    def set_limits(self, memory_bytes: int, max_tasks: int) -> None: ...
+    def _write_limits(self, memory_bytes: int, max_tasks: int, previous: tuple[int, int] | None) -> None: ...
     @abstractmethod
     def reset_peak(self) -> None: ...
     @abstractmethod
@@ -112,13 +136,14 @@ class RunCgroup(ABC):
 
 class V2Cgroup(RunCgroup):
     def __init__(self, path: str) -> None:
+        super().__init__()
         self.path = path
         self.procs_files = [f"{path}/cgroup.procs"]
         self._peak_fd: int | None = None
 
-    def set_limits(self, memory_bytes: int, max_tasks: int) -> None:
+    def _write_limits(self, memory_bytes: int, max_tasks: int, previous: tuple[int, int] | None) -> None:
         _write(f"{self.path}/memory.max", str(memory_bytes))
-        if os.path.exists(f"{self.path}/memory.swap.max"):
+        if previous is None and os.path.exists(f"{self.path}/memory.swap.max"):
             _write(f"{self.path}/memory.swap.max", "0")
         _write(f"{self.path}/pids.max", str(max_tasks))
 
@@ -128,10 +153,10 @@ class V2Cgroup(RunCgroup):
         os.write(self._peak_fd, b"reset\n")
 
     def sample(self) -> Sample:
-        cpu = _keyed(_read(f"{self.path}/cpu.stat"))
+        cpu = _keyed(self._read_kept(f"{self.path}/cpu.stat"))
         return Sample(cpu.get("user_usec", 0) * 1000, cpu.get("system_usec", 0) * 1000,
-                      int(_read(f"{self.path}/memory.current")),
-                      int(_read(f"{self.path}/pids.current")))
+                      int(self._read_kept(f"{self.path}/memory.current")),
+                      int(self._read_kept(f"{self.path}/pids.current")))
 
     def peak_memory(self) -> int:
         if self._peak_fd is not None:
@@ -139,13 +164,13 @@ class V2Cgroup(RunCgroup):
         return int(_read(f"{self.path}/memory.peak"))
 
     def oom_kills(self) -> int:
-        return _keyed(_read(f"{self.path}/memory.events")).get("oom_kill", 0)
+        return _keyed(self._read_kept(f"{self.path}/memory.events")).get("oom_kill", 0)
 
     def pids_limit_hits(self) -> int:
-        return _keyed(_read(f"{self.path}/pids.events")).get("max", 0)
+        return _keyed(self._read_kept(f"{self.path}/pids.events")).get("max", 0)
 
     def pids_peak(self) -> int | None:
-        return _read_int_or_none(f"{self.path}/pids.peak")
+        return self._read_int_or_none(f"{self.path}/pids.peak")
 
     def pids(self) -> list[int]:
         return [int(p) for p in _read(self.procs_files[0]).split()]
@@ -157,6 +182,7 @@ class V2Cgroup(RunCgroup):
             pass
 
     def remove(self) -> None:
+        self._close_kept()
         if self._peak_fd is not None:
             os.close(self._peak_fd)
             self._peak_fd = None
@@ -168,6 +194,7 @@ class V2Cgroup(RunCgroup):
 
 class V1Cgroup(RunCgroup):
     def __init__(self, paths: dict[str, str]) -> None:
+        super().__init__()
         self.paths = paths
         self.procs_files = [f"{p}/cgroup.procs" for p in paths.values()]
         self._memsw = os.path.exists(f"{paths['memory']}/memory.memsw.limit_in_bytes")
@@ -175,9 +202,9 @@ class V1Cgroup(RunCgroup):
     def _f(self, controller: str, name: str) -> str:
         return f"{self.paths[controller]}/{name}"
 
-    def set_limits(self, memory_bytes: int, max_tasks: int) -> None:
+    def _write_limits(self, memory_bytes: int, max_tasks: int, previous: tuple[int, int] | None) -> None:
         # memsw may never be below the memory limit: lower memory first, raise memsw first.
-        current = int(_read(self._f("memory", "memory.limit_in_bytes")))
+        current = previous[0] if previous else int(_read(self._f("memory", "memory.limit_in_bytes")))
         order = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
         if memory_bytes > current:
             order.reverse()
@@ -191,22 +218,22 @@ class V1Cgroup(RunCgroup):
         _write(self._f("memory", "memory.max_usage_in_bytes"), "0")
 
     def sample(self) -> Sample:
-        return Sample(int(_read(self._f("cpuacct", "cpuacct.usage_user"))),
-                      int(_read(self._f("cpuacct", "cpuacct.usage_sys"))),
-                      int(_read(self._f("memory", "memory.usage_in_bytes"))),
-                      int(_read(self._f("pids", "pids.current"))))
+        return Sample(int(self._read_kept(self._f("cpuacct", "cpuacct.usage_user"))),
+                      int(self._read_kept(self._f("cpuacct", "cpuacct.usage_sys"))),
+                      int(self._read_kept(self._f("memory", "memory.usage_in_bytes"))),
+                      int(self._read_kept(self._f("pids", "pids.current"))))
 
     def peak_memory(self) -> int:
-        return int(_read(self._f("memory", "memory.max_usage_in_bytes")))
+        return int(self._read_kept(self._f("memory", "memory.max_usage_in_bytes")))
 
     def oom_kills(self) -> int:
-        return _keyed(_read(self._f("memory", "memory.oom_control"))).get("oom_kill", 0)
+        return _keyed(self._read_kept(self._f("memory", "memory.oom_control"))).get("oom_kill", 0)
 
     def pids_limit_hits(self) -> int:
-        return _keyed(_read(self._f("pids", "pids.events"))).get("max", 0)
+        return _keyed(self._read_kept(self._f("pids", "pids.events"))).get("max", 0)
 
     def pids_peak(self) -> int | None:
-        return _read_int_or_none(self._f("pids", "pids.peak"))
+        return self._read_int_or_none(self._f("pids", "pids.peak"))
 
     def pids(self) -> list[int]:
         return [int(p) for p in _read(self._f("pids", "cgroup.procs")).split()]
@@ -243,6 +270,7 @@ class V1Cgroup(RunCgroup):
         return found
 
     def remove(self) -> None:
+        self._close_kept()
         for path in self.paths.values():
             try:
                 os.rmdir(path)
