@@ -76,6 +76,10 @@ def test_daemon_builds_and_runs_workers_under_the_unit_hardening(
         assert r.status == "memory_limit", r
         r = c.execute("import os\npid = os.fork()\nif pid == 0: os._exit(3)\nprint(os.waitpid(pid, 0)[1] >> 8)")
         assert (r.status, r.stdout) == ("ok", "3\n"), r
+        # The unit's bounding set has no CAP_SYS_ADMIN: network namespaces are not reused, and
+        # capabilities says so (linux/netns.py).
+        network = {x.layer: x.detail for x in c.capabilities().capabilities}["network"]
+        assert network.endswith("a new one per worker (no CAP_SYS_ADMIN to reuse them)"), network
     assert d.stop() == 0, d.log()
 
 

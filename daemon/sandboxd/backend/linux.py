@@ -21,8 +21,9 @@ import sys
 import time
 
 from ..config import Config
-from ..linux import cgroups, elf, landlock, seccomp_policy
+from ..linux import cgroups, elf, landlock, netns, seccomp_policy
 from ..linux.contain import NAMESPACES, Blueprint
+from ..linux.libc import CLONE_NEWCGROUP, CLONE_NEWNET
 from ..linux.rootfs import WORKDIR
 from ..linux.zygote_client import ZygoteClient, ZygoteError
 from ..pipes import StatusChannel, close_quietly
@@ -226,7 +227,8 @@ class LinuxBackend(Backend):
         directories can be private overlays (rootfs.RootSpec.overlay)."""
         uid = self.cfg.sandbox.uid_base
         dirs = [p for p in self.cfg.sandbox.readonly_paths if os.path.isdir(p) and not os.path.islink(p)]
-        out = subprocess.run([sys.executable, "-I", "-S", "-c", _NAMESPACE_PROBE, str(uid), str(NAMESPACES),
+        flags = NAMESPACES | CLONE_NEWNET | CLONE_NEWCGROUP  # all of a worker's, as one unshare
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", _NAMESPACE_PROBE, str(uid), str(flags),
                               dirs[0] if dirs else "/usr"],
                              capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
         if out.returncode != 0:
@@ -244,12 +246,16 @@ class LinuxBackend(Backend):
                   "visible to concurrent runs)")
         return [
             Capability("namespaces", True, "user, pid, net, mount, ipc, uts, cgroup per worker; "
-                       "uid 1000 inside mapped to a per-worker unprivileged host uid (checked at start-up)"),
+                       "uid 1000 inside mapped to a per-worker unprivileged host uid (checked at start-up); "
+                       "all owned by root, not by that uid"),
             Capability("filesystem", True, "pivot_root into a private tmpfs root; read-only nosuid "
                        f"{', '.join(self.cfg.sandbox.readonly_paths)} as {shared}; private tmpfs /work, /tmp, /dev/shm "
                        "(never opened by the daemon); /proc of the run's pid namespace only; /dev holds null, "
                        "zero, full, random, urandom; the host's /sys is not mounted"),
-            Capability("network", True, "empty network namespace: no interfaces, loopback down"),
+            Capability("network", True, "empty network namespace: no interfaces, loopback down; " + (
+                "one worker's at a time, reused by a later worker only once every process of the last has "
+                "exited and the kernel counts no socket in it" if netns.reusable() else
+                "a new one per worker (no CAP_SYS_ADMIN to reuse them)")),
             Capability("cgroups", True, f"cgroup v{cg}: memory (+swap), pids, cpu accounting, "
                        f"{'cgroup.kill' if cg == 2 else 'freezer'} per worker, under {self.hierarchy.where}"),
             Capability("rlimits", True, "CPU seconds, file size, open files, processes, core 0"),

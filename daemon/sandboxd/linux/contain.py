@@ -1,6 +1,7 @@
 """The recipe: how one worker is built, top to bottom, in the order the layers are applied.
 
-    zygote ─clone3 into new user/pid/net/mount/ipc/uts namespaces─▶ pid 1
+    zygote ─clone3 into new user/pid/mount/ipc/uts namespaces and an empty network
+                   namespace (new, or reused: linux/netns.py)─▶ pid 1
     zygote (host root): pid 1 into its cgroups → map uid/gid 1000 to the worker's host uid
                    → report pid 1's pid → release it
     pid 1: cgroup namespace → uid/gid 1000 → private root (pivot_root) → hostname →
@@ -24,7 +25,7 @@ from typing import NamedTuple
 import prctl
 
 from ..runners import init as init_runner
-from . import landlock, libc, privileges, rootfs, seccomp_policy
+from . import landlock, libc, netns, privileges, rootfs, seccomp_policy
 
 CTL_FD = 3      # daemon -> runner: the run request
 STATUS_FD = 4   # zygote, pid 1 -> daemon: "pid", "ready", the exit status
@@ -33,9 +34,10 @@ NOTIFY_FD = 6   # pid 1 only: the seccomp listener (runners/init.py; the runner 
 RELEASE_FD = 6  # zygote -> pid 1, before NOTIFY_FD exists: its cgroups and id maps are set
 
 # Created by clone3. The cgroup namespace is not among them: it is rooted where its creator
-# stands, so pid 1 unshares it itself once the zygote has moved it into its cgroups.
-NAMESPACES = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.CLONE_NEWNET
-              | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS)
+# stands, so pid 1 unshares it itself once the zygote has moved it into its cgroups. Nor is
+# the network namespace: the zygote enters an empty one before the clone (linux/netns.py).
+NAMESPACES = (libc.CLONE_NEWUSER | libc.CLONE_NEWNS | libc.CLONE_NEWPID | libc.CLONE_NEWIPC
+              | libc.CLONE_NEWUTS)
 
 
 # A NamedTuple, not a dataclass: dataclasses imports inspect (ast, dis, tokenize…), which
@@ -160,20 +162,29 @@ def _place_fds(fds: list[int]) -> None:
     os.closerange(len(fds), os.sysconf("SC_OPEN_MAX"))
 
 
-def start_worker(bp: Blueprint, worker_ends: list[int]) -> None:
-    """Runs in the zygote: creates pid 1 with `worker_ends` as its fds 0..5 and admits it.
+def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPool | None) -> None:
+    """Runs in the zygote: creates pid 1 with `worker_ends` as its fds 0..5 and admits it,
+    in a network namespace from `networks` (None: a new one from clone3).
 
     Raises if the worker cannot be admitted; pid 1 is then killed before it ran anything.
     """
     release_r, release_w = os.pipe()
     try:
-        pid = libc.fork_into(NAMESPACES)
-        if pid == 0:
-            try:
-                _place_fds([*worker_ends, release_r])
-                _run_init(bp)
-            finally:
-                os._exit(1)
+        network = networks.enter() if networks is not None else None
+        pidfd = None
+        try:
+            pid, pidfd = libc.fork_into(NAMESPACES | (libc.CLONE_NEWNET if network is None else 0))
+            if pid == 0:
+                try:
+                    _place_fds([*worker_ends, release_r])
+                    _run_init(bp)
+                finally:
+                    os._exit(1)
+        finally:
+            if networks is not None and network is not None:
+                networks.leave(network, pidfd)
+            elif pidfd is not None:
+                os.close(pidfd)
         try:
             _admit(pid, bp)
             os.write(worker_ends[STATUS_FD], (json.dumps({"pid": pid}) + "\n").encode())

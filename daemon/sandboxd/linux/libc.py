@@ -16,6 +16,7 @@ _libc = ctypes.CDLL(_LIBC_NAME, use_errno=True)
 # The same library without releasing the GIL around calls: what os.fork itself does.
 _libc_holding_gil = ctypes.PyDLL(_LIBC_NAME, use_errno=True)
 
+CLONE_PIDFD = 0x00001000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
@@ -62,6 +63,10 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
 
 
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     enc = [None if v is None else v.encode() for v in (source, target, fstype, data)]
     _check(
@@ -100,8 +105,9 @@ _clone3.restype = ctypes.c_long
 _clone3_number: int | None = None
 
 
-def fork_into(namespaces: int) -> int:
+def fork_into(namespaces: int) -> tuple[int, int]:
     """os.fork() whose child starts inside new `namespaces` (clone3 with a NULL stack forks).
+    Returns (pid, pidfd) in the parent, (0, -1) in the child.
 
     With CLONE_NEWPID the child is pid 1 of its namespace at once: nobody has to unshare and
     fork a second time, which in a forked Python heap costs a page-table copy, the
@@ -111,14 +117,15 @@ def fork_into(namespaces: int) -> int:
     global _clone3_number
     if _clone3_number is None:
         _clone3_number = syscall_number("clone3")
-    args = _CloneArgs(flags=namespaces, exit_signal=signal.SIGCHLD)
+    pidfd = ctypes.c_int(-1)
+    args = _CloneArgs(flags=namespaces | CLONE_PIDFD, pidfd=ctypes.addressof(pidfd), exit_signal=signal.SIGCHLD)
     ctypes.pythonapi.PyOS_BeforeFork()
     pid = _clone3(ctypes.c_long(_clone3_number), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
     if pid == 0:
         ctypes.pythonapi.PyOS_AfterFork_Child()
-        return 0
+        return 0, -1
     err = ctypes.get_errno()
     ctypes.pythonapi.PyOS_AfterFork_Parent()
     if pid == -1:
         raise OSError(err, f"clone3: {os.strerror(err)}")
-    return pid
+    return pid, pidfd.value

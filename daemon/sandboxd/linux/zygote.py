@@ -27,6 +27,7 @@ import prctl
 
 if TYPE_CHECKING:
     from .contain import Blueprint
+    from .netns import NetnsPool
 
 MAX_REQUEST = 1 << 20
 
@@ -51,7 +52,7 @@ def _import_with_libraries(paths: dict[str, str | None]) -> None:
         del sys.modules["ctypes.util"], ctypes.util  # type: ignore[attr-defined]
 
 
-def _spawn(bp: Blueprint) -> list[int]:
+def _spawn(bp: Blueprint, networks: NetnsPool | None) -> list[int]:
     from .contain import start_worker
 
     stdin_r, stdin_w = os.pipe()
@@ -63,7 +64,7 @@ def _spawn(bp: Blueprint) -> list[int]:
     worker_ends = [stdin_r, stdout_w, stderr_w, ctl_r, status_w, exit_w]
     daemon_ends = [stdin_w, stdout_r, stderr_r, ctl_w, status_r, exit_r]
     try:
-        start_worker(bp, worker_ends)
+        start_worker(bp, worker_ends, networks)
     except BaseException:
         for fd in daemon_ends:
             os.close(fd)
@@ -82,7 +83,9 @@ def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
 
 def serve(sock: _socket.socket) -> None:
     from .contain import Blueprint
+    from .netns import NetnsPool, reusable
 
+    networks = NetnsPool() if reusable() else None
     while True:
         try:
             data = sock.recv(MAX_REQUEST)
@@ -92,7 +95,7 @@ def serve(sock: _socket.socket) -> None:
             return
         try:
             bp = Blueprint.from_json(data)
-            fds = _spawn(bp)
+            fds = _spawn(bp, networks)
         except Exception as exc:  # a bad blueprint must not take the fork server down
             sock.send(json.dumps({"error": f"zygote: {exc}"}).encode())
             continue
