@@ -121,16 +121,21 @@ class RunCgroup(ABC):
     def remove(self) -> None: ...
 
     def kill_and_remove(self, timeout: float = 5.0) -> bool:
-        """Kills every process in the cgroup and removes it; False if it would not empty."""
+        """Kills every process in the cgroup and removes it; False if it would not empty.
+
+        The removal is tried first: after a normal run the worker's pid 1 has exited, and with
+        it every process of its pid namespace, so the cgroup is empty and the kill (on v1 a
+        freeze, five listings and a thaw) would find nobody. The kernel refuses to remove a
+        cgroup that still holds a process, and then the kill comes first."""
         deadline = time.monotonic() + timeout
         while True:
-            self.kill()
             try:
                 self.remove()
                 return True
             except OSError as exc:
                 if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY) or time.monotonic() > deadline:
                     return False
+            self.kill()
             time.sleep(0.002)
 
 
