@@ -101,8 +101,9 @@ def warm_python():
     json.loads('{"filename": "main.py", "args": [], "env": {"A": "1"}, "files": [["f", 1]], "code_size": 1}')
     write_files([("/tmp/.sandbox-warm", b"warm")])
     os.unlink("/tmp/.sandbox-warm")
-    os.environ["SANDBOX_WARM"] = "1"
-    del os.environ["SANDBOX_WARM"]
+    env = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
     sys.stdout.reconfigure(line_buffering=True)
     scope = {"__name__": "__warm__"}
     exec(compile("squares = [i * i for i in range(64)]\nprint('', end='')\n", "<warm>", "exec"), scope)
