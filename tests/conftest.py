@@ -49,6 +49,21 @@ def worker_cgroups(name: str) -> list[str]:
     return out
 
 
+def one_process_per_worker(name: str) -> list[int]:
+    """A host pid of each live worker of the daemon with `sandbox.cgroup_name = name` (from
+    the pids hierarchy on v1); a worker's processes all share its namespaces."""
+    v2 = os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers")
+    pids = []
+    for path in worker_cgroups(name):
+        if v2 or path.startswith(f"{CGROUP_ROOT}/pids/"):
+            try:
+                with open(f"{path}/cgroup.procs") as f:
+                    pids += [int(p) for p in f.read().split()[:1]]
+            except FileNotFoundError:
+                continue
+    return pids
+
+
 def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 
-from conftest import CGROUP_ROOT, worker_cgroups
+from conftest import one_process_per_worker
 
 NS_GET_OWNER_UID = 0xB704  # _IO(0xb7, 0x4)
 
@@ -32,20 +32,11 @@ print("joined" if rc == 0 else errno.errorcode[ctypes.get_errno()])
 
 
 def _worker_process(cgroup_name: str, timeout: float = 30.0) -> int:
-    v2 = os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in worker_cgroups(cgroup_name):
-            if v2 or path.startswith(f"{CGROUP_ROOT}/pids/"):
-                try:
-                    with open(f"{path}/cgroup.procs") as f:
-                        pids = [int(p) for p in f.read().split()]
-                except FileNotFoundError:
-                    continue
-                if pids:
-                    return pids[0]
+    while not (pids := one_process_per_worker(cgroup_name)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    raise AssertionError(f"no worker process of {cgroup_name} appeared")
+    assert pids, f"no worker process of {cgroup_name} appeared"
+    return pids[0]
 
 
 def _host_uid(pid: int) -> int:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from conftest import CGROUP_ROOT, worker_cgroups
+from conftest import one_process_per_worker
 
 POOL_RULES = r"""
 import os, signal, socket, time
@@ -72,21 +72,6 @@ def test_pool_reuses_a_namespace_only_after_its_process_exited_and_while_no_sock
     assert (out.returncode, out.stdout.strip()) == (0, "ok"), out.stderr
 
 
-def _worker_pids(cgroup_name: str) -> list[int]:
-    """One process of each worker (the pids hierarchy on v1; a worker's processes share
-    its namespaces)."""
-    v2 = os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers")
-    pids = []
-    for path in worker_cgroups(cgroup_name):
-        if v2 or path.startswith(f"{CGROUP_ROOT}/pids/"):
-            try:
-                with open(f"{path}/cgroup.procs") as f:
-                    pids += [int(p) for p in f.read().split()[:1]]
-            except FileNotFoundError:
-                continue
-    return pids
-
-
 PROBE = """
 import os, socket
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -99,7 +84,7 @@ print(os.readlink("/proc/self/ns/net"), open("/proc/net/unix").read().count("san
 def test_concurrent_workers_never_share_and_a_runs_socket_is_gone_for_the_next(daemon_factory) -> None:
     d = daemon_factory({"languages": {"javascript": {"pool_size": 0}, "python": {"pool_size": 2}}})
     deadline = time.monotonic() + 30
-    while len(pids := _worker_pids(d.cgroup_name)) < 2 and time.monotonic() < deadline:
+    while len(pids := one_process_per_worker(d.cgroup_name)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(pids) == 2
     spaces = {os.readlink(f"/proc/{p}/ns/net") for p in pids}
