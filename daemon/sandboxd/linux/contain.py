@@ -137,8 +137,9 @@ def _become_init(bp: Blueprint) -> None:
             os.close(listener)
         os.set_inheritable(NOTIFY_FD, bp.mode == "exec")
     if bp.mode == "fork":
-        _forget_the_zygote(bp)
-        init_runner.main("python", [])
+        # In the runner only: pid 1 never runs user code, and every page it writes before the
+        # fork is one the runner copies again.
+        init_runner.main("python", [], prepare=lambda: _forget_the_zygote(bp))
     os.execve(bp.argv[0], bp.argv, bp.env)
 
 

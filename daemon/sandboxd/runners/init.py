@@ -218,9 +218,10 @@ def shut_down(status, exit_pipe):
     os._exit(status)
 
 
-def start_runner(mode, argv):
+def start_runner(mode, argv, prepare=None):
     """Forks the runner; returns its pid and pid 1's ends of the go and ask pipes, which only a
-    spawned runner gets: the Python runner sets its own limits."""
+    spawned runner gets: the Python runner sets its own limits. `prepare` runs in the runner
+    first (fork mode: what only the runner's interpreter needs, see linux/contain.py)."""
     pipes = None if mode == "python" else (os.pipe(), os.pipe())
     pid = os.fork()
     if pid == 0:
@@ -236,6 +237,8 @@ def start_runner(mode, argv):
             pass
         os.closerange(GO if pipes is None else ASK + 1, 1024)
         restore_signals(mode)
+        if prepare is not None:
+            prepare()
         if mode == "python":
             python_runner()
         os.execv(argv[0], argv)
@@ -425,8 +428,8 @@ def supervise(runner, listener):
                 pass
 
 
-def main(mode, argv):
-    runner, go_w, ask = start_runner(mode, argv)
+def main(mode, argv, prepare=None):
+    runner, go_w, ask = start_runner(mode, argv, prepare)
     os.close(CTL)  # the runner's
     os.close(EXIT)  # the runner's: its EOF means the runner and whatever it started are gone
     make_untouchable()
