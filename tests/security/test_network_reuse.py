@@ -24,11 +24,14 @@ def ino(fd):
     return os.fstat(fd).st_ino
 
 def child():
+    # A process that lives until released, or until this one dies (its read then sees EOF).
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(w)
         os.read(r, 1)
         os._exit(0)
+    os.close(r)
     return pid, w, os.pidfd_open(pid)
 
 pool = NetnsPool()
