@@ -252,3 +252,25 @@ def test_runs_end_when_the_daemon_dies(daemon_factory, tmp_path: Path) -> None:
         assert c.execute("print('after')").stdout == "after\n"
     assert successor.stop() == 0
     assert workers(d.cgroup_name) == [], "the successor did not remove the dead daemon's cgroups"
+
+
+def test_a_worker_whose_runner_never_asks_ends_when_the_daemon_dies(daemon_factory) -> None:
+    """A spawned runner that never reads its control pipe (here: sleep) gets no EOF from it
+    when the daemon goes away: pid 1 must notice the daemon's end of the status pipe close,
+    before any run, and take the worker down itself."""
+    uid_base = private_uid_base()
+    never_ready = {"interpreter": "/usr/bin/sleep", "extensions": [".wait"], "pool_size": 1,
+                   "runner": "node_runner.js", "command": ["{interpreter}", "600"]}
+    config = {"sandbox": {"uid_base": uid_base, "uid_count": UID_COUNT}, "lint_policy": "off",
+              "languages": {"python": {"pool_size": 0}, "javascript": {"pool_size": 0}, "stuck": never_ready}}
+    d = daemon_factory(config, wait=False)
+    assert wait_until(lambda: len(processes_in_uid_range(uid_base, UID_COUNT)) >= 2, 30), \
+        "the stuck worker's pid 1 and runner never started"
+    d.process.kill()
+    d.process.wait()
+    assert wait_until(lambda: not processes_in_uid_range(uid_base, UID_COUNT)), \
+        f"processes outlived the daemon: {processes_in_uid_range(uid_base, UID_COUNT)}"
+    successor = daemon_factory({**config, "languages": {"python": {"pool_size": 0}, "javascript": {"pool_size": 0}}},
+                               cgroup_name=d.cgroup_name)
+    assert successor.stop() == 0
+    assert workers(d.cgroup_name) == [], "the successor did not remove the dead daemon's cgroups"

@@ -270,12 +270,22 @@ def restore_signals(mode):
 def wait_for_run(runner, ask):
     """Blocks until the runner asks for its run's limits (or closed the ask pipe); False when
     the runner died first, while idle. pid 1 then reports at once: the daemon sees an idle
-    worker speak out of turn and replaces it, rather than handing a dead runner the next run."""
+    worker speak out of turn and replaces it, rather than handing a dead runner the next run.
+
+    Linux: the status pipe's reader going away (the daemon closed the worker or died) ends the
+    run here too, as in supervise(): a runner that never asks must not outlive its daemon."""
     if LINUX:
         pidfd = os.pidfd_open(runner)
-        readable, _, _ = select.select([ask, pidfd], [], [])
+        poller = select.poll()
+        poller.register(ask, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        poller.register(STATUS, 0)  # POLLERR once the reader is gone
+        ready = {fd for fd, _ in poller.poll()}
         os.close(pidfd)
-        return ask in readable
+        if STATUS in ready:
+            os.kill(kill_scope(), signal.SIGKILL)
+            os._exit(1)
+        return ask in ready
     # macOS has no pidfd; a kqueue watching for the runner's exit serves the same purpose.
     kq = select.kqueue()
     try:
