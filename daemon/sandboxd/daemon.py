@@ -353,6 +353,13 @@ def run_daemon(cfg: Config, backend: Backend, socket_path: str, config_path: str
             print(f"sandboxd: {exc}", file=sys.stderr)
             return 1
     finally:
+        # Still holding the lock (a successor's workers must not be swept): with the fork
+        # server gone nothing can join a worker cgroup any more, so whatever is left there (a
+        # worker admitted after its build was abandoned) is killed and removed, and said.
+        backend.close()
+        cleaned = backend.cleanup_leftovers()
+        if cleaned:
+            log.warning("event=cleaned_leftovers kind=cgroups count=%d when=shutdown", cleaned)
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
         os.close(lock_fd)

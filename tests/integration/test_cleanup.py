@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import SANDBOXCTL, Daemon, start_daemon
+from conftest import SANDBOXCTL, Daemon, cgroup_parents, start_daemon
 from hostview import UID_COUNT, find_busy_worker, private_uid_base, processes_in_uid_range, wait_until, workers
 from sandboxctl import AsyncClient, Client
 
@@ -274,3 +274,23 @@ def test_a_worker_whose_runner_never_asks_ends_when_the_daemon_dies(daemon_facto
                                cgroup_name=d.cgroup_name)
     assert successor.stop() == 0
     assert workers(d.cgroup_name) == [], "the successor did not remove the dead daemon's cgroups"
+
+
+def test_a_worker_cgroup_the_daemon_lost_track_of_is_swept_at_shutdown(daemon_factory) -> None:
+    """Whatever sits in a worker cgroup under the daemon's parent when it stops (here a
+    process the test put there: the case of a worker admitted after its build was given up)
+    is killed and removed before the daemon lets go of its lock, and the log says so."""
+    d = daemon_factory({"languages": {"python": {"pool_size": 0}, "javascript": {"pool_size": 0}}})
+    stray = subprocess.Popen(["/usr/bin/sleep", "600"])
+    try:
+        for parent in {os.path.realpath(p) for p in cgroup_parents(d.cgroup_name) if os.path.isdir(p)}:
+            os.mkdir(f"{parent}/stray-1")
+            with open(f"{parent}/stray-1/cgroup.procs", "w") as f:
+                f.write(str(stray.pid))
+        assert d.stop() == 0, d.log()
+        assert stray.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stray.kill()
+        stray.wait()
+    assert workers(d.cgroup_name) == []
+    assert "event=cleaned_leftovers kind=cgroups count=1 when=shutdown" in d.log(), d.log()

@@ -104,8 +104,10 @@ class ZygoteClient:
         return await future
 
     def close(self) -> None:
+        """Idempotent: the daemon closes it before its last sweep, main() again on any exit."""
         if self.loop is not None:
             self.loop.remove_reader(self.sock.fileno())
+            self.loop = None
         self.sock.close()
         try:
             self.process.wait(timeout=2)
