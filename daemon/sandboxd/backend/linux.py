@@ -139,6 +139,7 @@ class LinuxBackend(Backend):
         self.cfg = cfg
         self.landlock_abi, self.landlock_missing = landlock.probe()
         self.readonly_overlay = False  # decided by check_required's namespace probe
+        self.reuses_networks = netns.reusable()  # what the fork server, started with these capabilities, does
         self.overlay_missing = "not probed"
         self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name, parent_setting=cfg.sandbox.cgroup_parent)
         self.counter = itertools.count()
@@ -254,7 +255,7 @@ class LinuxBackend(Backend):
                        "zero, full, random, urandom; the host's /sys is not mounted"),
             Capability("network", True, "empty network namespace: no interfaces, loopback down; " + (
                 "one worker's at a time, reused by a later worker only once every process of the last has "
-                "exited and the kernel counts no socket in it" if netns.reusable() else
+                "exited and the kernel counts no socket in it" if self.reuses_networks else
                 "a new one per worker (no CAP_SYS_ADMIN to reuse them)")),
             Capability("cgroups", True, f"cgroup v{cg}: memory (+swap), pids, cpu accounting, "
                        f"{'cgroup.kill' if cg == 2 else 'freezer'} per worker, under {self.hierarchy.where}"),

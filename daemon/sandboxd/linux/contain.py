@@ -183,7 +183,7 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
                     os._exit(1)
         finally:
             if networks is not None and network is not None:
-                networks.leave(network, pidfd)
+                networks.leave(network, pidfd)  # keeps the pidfd until pid 1 has exited
             elif pidfd is not None:
                 os.close(pidfd)
         try:

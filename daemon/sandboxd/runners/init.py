@@ -283,8 +283,7 @@ def wait_for_run(runner, ask):
         ready = {fd for fd, _ in poller.poll()}
         os.close(pidfd)
         if STATUS in ready:
-            os.kill(kill_scope(), signal.SIGKILL)
-            os._exit(1)
+            abandon()
         return ask in ready
     # macOS has no pidfd; a kqueue watching for the runner's exit serves the same purpose.
     kq = select.kqueue()
@@ -394,6 +393,13 @@ def kill_scope():
     return -1 if LINUX else -os.getpgrp()
 
 
+def abandon():
+    """The daemon is gone (its end of the status pipe closed): nobody is left to enforce the
+    run's limits or read its result, so pid 1 ends the run and itself."""
+    os.kill(kill_scope(), signal.SIGKILL)
+    os._exit(1)
+
+
 def wakeup_pipe():
     """A non-blocking close-on-exec pipe; os.pipe2 exists on Linux only (os.pipe is
     close-on-exec already)."""
@@ -425,8 +431,7 @@ def supervise(runner, listener):
             return status, None
         for fd, _ in poller.poll():
             if fd == STATUS:
-                os.kill(kill_scope(), signal.SIGKILL)
-                os._exit(1)
+                abandon()
             if fd == listener:
                 violation = receive_violation(listener)
                 os.kill(kill_scope(), signal.SIGKILL)
