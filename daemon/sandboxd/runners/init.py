@@ -73,10 +73,14 @@ def read_exact(fd, n):
     return b"".join(chunks)
 
 
-def read_request():
-    header = json.loads(read_exact(CTL, int.from_bytes(read_exact(CTL, 4), "big")))
-    code = read_exact(CTL, header["code_size"])
-    files = [(name, read_exact(CTL, size)) for name, size in header["files"]]
+def read_limits(fd):
+    return LIMITS.unpack(read_exact(fd, LIMITS.size))
+
+
+def read_request(fd):
+    header = json.loads(read_exact(fd, int.from_bytes(read_exact(fd, 4), "big")))
+    code = read_exact(fd, header["code_size"])
+    files = [(name, read_exact(fd, size)) for name, size in header["files"]]
     return header, code, files
 
 
@@ -94,20 +98,61 @@ def write_files(files):
             os.close(fd)
 
 
-def warm_python():
-    # First-touch page faults (copy-on-write, in a fork-mode worker) of what the hand-over and
-    # a first program do — decode a request, place a file, set the environment, compile, exec,
-    # print — otherwise land on the run. The file goes to /tmp and is removed.
-    json.loads('{"filename": "main.py", "args": [], "env": {"A": "1"}, "files": [["f", 1]], "code_size": 1}')
+def prepare_main():
+    """What the run's interpreter state does not owe to the request, set before "ready"."""
+    # A fork-mode runner inherited the daemon's interpreter path (a venv outside this root):
+    # present the base interpreter that is mounted here, so sys.executable can be started.
+    sys.executable = sys._base_executable
+    sys.prefix, sys.exec_prefix = sys.base_prefix, sys.base_exec_prefix
+    sys.path.insert(0, os.getcwd())
+    main = type(sys)("__main__")
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    sys.stdout.reconfigure(line_buffering=True)
+    return main
+
+
+def rehearse():
+    """Walks the run's own path once on a made-up request, so that its first-touch page faults
+    (copy-on-write of pages shared with pid 1 and the zygote: each object a call or attribute
+    lookup touches has its reference count written) land here, at build time, and not on the
+    run: read the limits and a request from a pipe, apply limits (the ones in force), place a
+    file (in /tmp, removed), set the environment, compile, exec and print (stdout and stderr
+    pointed at /dev/null meanwhile), and the exit report's check. Only the exit hooks are not
+    rehearsed: threading's shut-down can happen once."""
+    header = json.dumps({"filename": "main.py", "args": [], "env": {"A": "1"}, "files": [["f", 1]],
+                         "code_size": 1}).encode()
+    r, w = os.pipe()
+    try:
+        os.write(w, b"".join([LIMITS.pack(1.0, 1), len(header).to_bytes(4, "big"), header, b"x", b"y"]))
+        read_limits(r)
+        read_request(r)
+    finally:
+        os.close(r)
+        os.close(w)
+    resource.getrusage(resource.RUSAGE_SELF)
+    for which in (resource.RLIMIT_CPU, resource.RLIMIT_FSIZE):
+        resource.setrlimit(which, resource.getrlimit(which))
     write_files([("/tmp/.sandbox-warm", b"warm")])
     os.unlink("/tmp/.sandbox-warm")
     env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
-    sys.stdout.reconfigure(line_buffering=True)
-    scope = {"__name__": "__warm__"}
-    exec(compile("squares = [i * i for i in range(64)]\nprint('', end='')\n", "<warm>", "exec"), scope)
-    sys.stdout.flush()
+    null = os.open("/dev/null", os.O_WRONLY)
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        scope = {"__name__": "__warm__"}
+        exec(compile("squares = [i * i for i in range(64)]\nprint(len(squares))\n", "<warm>", "exec"), scope)
+        print("warm", file=sys.stderr)
+        flush_stdio()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (null, *saved):
+            os.close(fd)
+    pipe_identity(EXIT)
     # The runner's own objects (and in fork mode the zygote's) are out of the collector's
     # sight from here on: the user's program pays only for collecting its own objects.
     gc.freeze()
@@ -116,7 +161,7 @@ def warm_python():
 def limit_self():
     """The run's rlimits, set by the Python runner on itself (see the top of this file)."""
     try:
-        cpu_s, fsize = LIMITS.unpack(read_exact(CTL, LIMITS.size))
+        cpu_s, fsize = read_limits(CTL)
     except EOFError:
         os._exit(0)  # discarded while idle
     used = resource.getrusage(resource.RUSAGE_SELF)
@@ -141,12 +186,13 @@ def report_exit(status, exit_pipe):
 
 def python_runner():
     exit_pipe = pipe_identity(EXIT)
-    warm_python()
+    main = prepare_main()
+    rehearse()
     report(ready=True)
     os.close(STATUS)
     limit_self()
     try:
-        header, code, files = read_request()
+        header, code, files = read_request(CTL)
     except EOFError:
         os._exit(0)
     os.close(CTL)
@@ -161,16 +207,8 @@ def python_runner():
     os.environ.clear()
     os.environ.update(header["env"])
     sys.argv = [filename, *header["args"]]
-    # A fork-mode runner inherited the daemon's interpreter path (a venv outside this root):
-    # present the base interpreter that is mounted here, so sys.executable can be started.
-    sys.executable = sys._base_executable
-    sys.prefix, sys.exec_prefix = sys.base_prefix, sys.base_exec_prefix
     sys.orig_argv = [sys.executable, filename, *header["args"]]
-    sys.path.insert(0, os.getcwd())
-    main = type(sys)("__main__")
     main.__file__ = filename
-    main.__builtins__ = __builtins__
-    sys.modules["__main__"] = main
     try:
         exec(compile(code, filename, "exec"), main.__dict__)
         status = 0
@@ -196,6 +234,14 @@ def exit_status(exc):
     return 1
 
 
+def flush_stdio():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def shut_down(status, exit_pipe):
     """The user-visible part of interpreter shutdown: join threads, atexit, flush; then report
     the exit and exit without unwinding into whatever started this process (the zygote's
@@ -206,11 +252,7 @@ def shut_down(status, exit_pipe):
     import atexit
 
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    flush_stdio()
     if status < 0:
         signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
