@@ -177,11 +177,12 @@ class RunDriver:
                 # belongs to the run, whose teardown follows the response.
                 out.read_available()
                 err.read_available()
-            try:
-                await asyncio.wait_for(asyncio.gather(out.done, err.done), EOF_GRACE_S)
-            except TimeoutError:
-                c.kill()
-                await asyncio.wait_for(asyncio.gather(out.done, err.done), EOF_GRACE_S)
+            if not (out.done.done() and err.done.done()):  # gathering done ones costs loop turns
+                try:
+                    await asyncio.wait_for(asyncio.gather(out.done, err.done), EOF_GRACE_S)
+                except TimeoutError:
+                    c.kill()
+                    await asyncio.wait_for(asyncio.gather(out.done, err.done), EOF_GRACE_S)
         finally:
             timer.cancel()
             for t in tasks + feeders:
