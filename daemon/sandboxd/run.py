@@ -152,6 +152,7 @@ class RunDriver:
             result.error = (f"--memory-limit {spec.limits.memory_bytes >> 20} MB is below the "
                             f"{used >> 20} MB the {spec.language} runtime itself needs")
             return result
+        c.limit_runner(spec.limits.cpu_s, spec.limits.max_file_size_bytes)
         self.last = worker.baseline
         self.cpu_base = (self.last.cpu_user_ns, self.last.cpu_system_ns)
         self.start_peak = c.peak_processes()

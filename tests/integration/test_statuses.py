@@ -157,6 +157,32 @@ def test_file_size_limit(client: Client, lang: str) -> None:
     assert r.stdout == "before\n"
 
 
+# The run's rlimits as the kernel holds them for the program's own process.
+READ_LIMITS = {
+    "python": "print(open('/proc/self/limits').read())\n",
+    "javascript": "console.log(require('fs').readFileSync('/proc/self/limits', 'utf8'));\n",
+}
+
+
+def rlimits_of(limits_text: str) -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in limits_text.strip().splitlines()[1:]:
+        name, soft, hard = line[:26].strip(), *line[26:].split()[:2]
+        rows[name] = (soft, hard)
+    return rows
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_program_runs_under_the_runs_own_rlimits(client: Client, lang: str) -> None:
+    """Set at hand-over: by the Python runner on itself, by the daemon (prlimit) on the Node
+    runner. The CPU limit also counts what the runner used to start (well under a second)."""
+    r = client.execute(READ_LIMITS[lang], language=lang, cpu_limit_s=2, max_file_size_mb=1)
+    assert r.status == "ok", r
+    limits = rlimits_of(r.stdout)
+    assert limits["Max cpu time"] in (("3", "4"), ("4", "5")), limits
+    assert limits["Max file size"] == (str(1 << 20), str(1 << 20)), limits
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_file_under_the_size_limit_is_written(client: Client, lang: str) -> None:
     r = client.execute(SMALL_FILE[lang], language=lang, max_file_size_mb=1)

@@ -70,6 +70,12 @@ def test_daemon_builds_and_runs_workers_under_the_unit_hardening(
         assert (r.status, r.stdout) == ("ok", "py\n"), r
         r = c.execute("console.log('js', 6 * 7)", language="javascript")
         assert (r.status, r.stdout) == ("ok", "js 42\n"), r
+        # The daemon sets the Node runner's rlimits by prlimit, though the bounding set has no
+        # CAP_SYS_RESOURCE: it owns the worker's user namespace (backend/linux.py).
+        r = c.execute("const t = require('fs').readFileSync('/proc/self/limits', 'utf8');\n"
+                      "console.log(t.split('\\n').find((l) => l.startsWith('Max file size')));\n",
+                      language="javascript", max_file_size_mb=1)
+        assert r.stdout.split()[3:5] == [str(1 << 20)] * 2, r
         r = c.execute("while True: pass", timeout_s=1)
         assert r.status in ("timeout", "cpu_limit"), r
         r = c.execute("x = bytearray(200 << 20); print(len(x))", memory_limit_mb=64)

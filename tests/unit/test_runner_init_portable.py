@@ -1,10 +1,9 @@
 """runners/init.py on the macOS path, exercised on Linux.
 
-backend/macos.py starts init.py inside sandbox-exec; macOS has no prlimit, pidfd, pipe2,
-prctl, seccomp or pid namespace. The module's LINUX flag picks the branches: here it is
-turned off (or, for a whole worker's init, sys.platform is set to "darwin" before init.py
-runs) and the macOS branches run for real against Linux processes and pipes. Only the
-kqueue wait of spawn mode needs macOS itself.
+backend/macos.py starts init.py inside sandbox-exec; macOS has no pipe2, prctl, seccomp or
+pid namespace. The module's LINUX flag picks the branches: here it is turned off (or, for a
+whole worker's init, sys.platform is set to "darwin" before init.py runs) and the macOS
+branches run for real against Linux processes and pipes.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,48 +28,6 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     yield p
     p.kill()
     p.wait()
-
-
-def give_limits(cpu_s: float, fsize: int) -> tuple[int, int, int]:
-    """The go pipe, and the ask pipe holding what a Node runner asks for."""
-    ask_r, ask_w = os.pipe()
-    os.write(ask_w, init.LIMITS.pack(cpu_s, fsize))
-    os.close(ask_w)
-    go_r, go_w = os.pipe()
-    return go_r, go_w, ask_r
-
-
-def test_macos_limit_runner_gives_go_without_prlimit(monkeypatch: pytest.MonkeyPatch,
-                                                     sleeper: subprocess.Popen[bytes]) -> None:
-    monkeypatch.setattr(init, "LINUX", False)
-    before = resource.prlimit(sleeper.pid, resource.RLIMIT_CPU)
-    go_r, go_w, ask_r = give_limits(2.0, 1 << 20)
-    init.limit_runner(sleeper.pid, go_w, ask_r)
-    assert os.read(go_r, 1) == b"g"
-    assert resource.prlimit(sleeper.pid, resource.RLIMIT_CPU) == before
-
-
-def test_linux_limit_runner_sets_the_runners_limits(sleeper: subprocess.Popen[bytes]) -> None:
-    go_r, go_w, ask_r = give_limits(2.0, 1 << 20)
-    init.limit_runner(sleeper.pid, go_w, ask_r)
-    assert os.read(go_r, 1) == b"g"
-    assert resource.prlimit(sleeper.pid, resource.RLIMIT_CPU) == (3, 4)
-    assert resource.prlimit(sleeper.pid, resource.RLIMIT_FSIZE) == (1 << 20, 1 << 20)
-
-
-def test_limit_runner_survives_a_runner_that_ended_after_asking() -> None:
-    """The Node runner asks, then may fail to place its files and exit before the go: pid 1
-    must go on to reap it and report its exit, not die of the closed go pipe."""
-    runner = os.fork()
-    if runner == 0:
-        os._exit(1)
-    go_r, go_w, ask_r = give_limits(2.0, 1 << 20)
-    os.close(go_r)
-    try:
-        init.limit_runner(runner, go_w, ask_r)
-    finally:
-        os.close(ask_r)
-        assert os.waitstatus_to_exitcode(os.waitpid(runner, 0)[1]) == 1
 
 
 def test_macos_kill_scope_is_the_process_group_never_every_process(monkeypatch: pytest.MonkeyPatch) -> None:

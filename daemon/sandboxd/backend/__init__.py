@@ -33,8 +33,13 @@ class Containment(ABC):
 
     @abstractmethod
     def apply_limits(self, memory_bytes: int, max_tasks: int) -> None:
-        """Per-run limits of the whole worker, set at hand-over (the runner's own rlimits
+        """Per-run limits of the whole worker, set at hand-over (a Python runner's own rlimits
         travel with the request: see runners/init.py)."""
+    def limit_runner(self, cpu_s: float, file_size_bytes: int) -> None:
+        """The run's rlimits on a runner that cannot set its own (Node), set at hand-over where
+        the platform can set another process's: Linux. Elsewhere such a runner keeps the
+        worker's maxima, and the run driver's CPU polling and the platform's limits hold."""
+        return None
     @abstractmethod
     def sample(self) -> Sample: ...
     @abstractmethod

@@ -13,12 +13,14 @@ import json
 import logging
 import os
 import platform
+import resource
 import secrets
 import select
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from ..config import Config
 from ..linux import cgroups, elf, landlock, netns, seccomp_policy
@@ -68,10 +70,39 @@ else:
 """
 
 
+@dataclass
+class Runner:
+    """A spawned runner (Node), found once its worker is ready, for its rlimits at hand-over."""
+
+    pid: int
+    pidfd: int
+    cpu_s: float  # what it used to start and warm up: its RLIMIT_CPU counts that too
+
+
+def find_runner(cgroup: cgroups.RunCgroup, init_pid: int) -> Runner:
+    """The one process of a ready worker besides its pid 1. Its pid cannot be another's by the
+    time the pidfd is open: the runner is blocked reading its control pipe, and should it die,
+    pid 1 keeps its pid as a zombie until it has reported the death."""
+    others = [pid for pid in cgroup.pids() if pid != init_pid]
+    if len(others) != 1:
+        raise BuildError(f"expected its runner alone beside pid 1, found {len(others)} processes")
+    pid = others[0]
+    pidfd = os.pidfd_open(pid)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except BaseException:
+        os.close(pidfd)
+        raise
+    return Runner(pid, pidfd, cpu_s)
+
+
 class LinuxContainment(Containment):
     def __init__(self, cgroup: cgroups.RunCgroup, pidfd: int | None) -> None:
         self.cgroup = cgroup
         self.pidfd = pidfd
+        self.runner: Runner | None = None
         self.limits: tuple[int, int] | None = None
 
     def apply_limits(self, memory_bytes: int, max_tasks: int) -> None:
@@ -80,6 +111,25 @@ class LinuxContainment(Containment):
         if self.limits != (memory_bytes, max_tasks):  # build time already set the defaults
             self.cgroup.set_limits(memory_bytes, max_tasks)
             self.limits = (memory_bytes, max_tasks)
+
+    def limit_runner(self, cpu_s: float, file_size_bytes: int) -> None:
+        """prlimit needs CAP_SYS_RESOURCE in the runner's user namespace, and the root daemon
+        has every capability there, whatever its own sets: the fork server created that
+        namespace as root, so root owns it. A runner that has exited is left alone: pid 1
+        reports its death, and its pid may be another process's once pid 1 has reaped it."""
+        r = self.runner
+        if r is None:
+            return
+        exited = select.poll()  # not select(): descriptors above 1024 are normal here
+        exited.register(r.pidfd, select.POLLIN)
+        if exited.poll(0):
+            return
+        cpu = int(r.cpu_s + cpu_s) + 1
+        try:
+            resource.prlimit(r.pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
+            resource.prlimit(r.pid, resource.RLIMIT_FSIZE, (file_size_bytes, file_size_bytes))
+        except ProcessLookupError:
+            pass  # exited meanwhile: as above
 
     def sample(self) -> Sample:
         return self.cgroup.sample()
@@ -120,6 +170,9 @@ class LinuxContainment(Containment):
             waiting.poll(EXIT_WAIT_S * 1000)
             close_quietly(self.pidfd)
             self.pidfd = None
+        if self.runner is not None:
+            close_quietly(self.runner.pidfd)
+            self.runner = None
         return self.cgroup.kill_and_remove()
 
 
@@ -160,12 +213,18 @@ class LinuxBackend(Backend):
                              capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
         return [p for p in json.loads(out.stdout) if p] if out.returncode == 0 else []
 
+    def _spawns(self, language: str) -> bool:
+        """Whether pid 1 starts the runner as a program of its own (Node) instead of forking
+        a Python runner."""
+        lang = self.cfg.languages[language]
+        return lang.mode != "fork" and bool(lang.command)
+
     def _runner_argv(self, language: str) -> list[str]:
         lang = self.cfg.languages[language]
         init = runner_source("init.py")
         if lang.mode == "fork":
             return []
-        if not lang.command:
+        if not self._spawns(language):
             return [lang.interpreter, "-I", "-c", init, "python"]
         runner = runner_source(lang.runner) if lang.runner else ""
         command = [part.replace("{interpreter}", lang.interpreter).replace("{runner}", runner)
@@ -357,6 +416,9 @@ class LinuxBackend(Backend):
             ready = await status.next(BUILD_TIMEOUT_S)
             if not ready or not ready.get("ready"):
                 raise BuildError(str((ready or {}).get("error", "worker exited before it was ready")))
+            if self._spawns(language):
+                step = "finding its runner"
+                containment.runner = find_runner(cg, int(first["pid"]))  # type: ignore[arg-type]
             step = "reading its cgroup's baseline usage"
             cg.reset_peak()  # the run's peak starts from the ready worker, not its build
             baseline = containment.sample()

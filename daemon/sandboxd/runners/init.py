@@ -11,12 +11,9 @@
 # A run arrives on the control pipe, read by the runner, as a 16-byte limits prefix (CPU
 # seconds as a double, file size as u64) followed by its request. The Python runner lowers
 # its own limits before any user code runs (lowering needs no privilege). Node cannot set
-# rlimits: the Node runner hands the prefix to pid 1 on the ask pipe (fd 8), its own CPU
-# seconds so far added (it has run none of the program yet), reads and places its request
-# meanwhile, and waits for pid 1's "g" on the go pipe (fd 7) before the program starts; pid 1
-# sets the runner's rlimits (same uid: no privilege needed). The daemon cannot:
-# it runs without CAP_SYS_RESOURCE on many hosts. pid 1's wake-up and prlimit calls overlap
-# the runner's own work instead of preceding it.
+# rlimits, so on Linux the daemon sets the Node runner's with prlimit before it writes the
+# request (backend/linux.py: the root daemon owns the worker's user namespace, so it may,
+# whatever its own capabilities), and the Node runner only skips the prefix.
 #
 # The runner also reports its own exit, ahead of the kernel: once the program has ended (and
 # its atexit work and buffered output are done) it writes the exit code, one byte, on the exit
@@ -34,7 +31,7 @@
 # the run can open its descriptors through /proc/1/fd.
 #
 # backend/macos.py starts this same file (exec mode only) as the first program inside
-# sandbox-exec. macOS has no pid namespace, prlimit, pidfd, pipe2, prctl or seccomp, so the
+# sandbox-exec. macOS has no pid namespace, pipe2, prctl or seccomp, so the
 # calls that only exist on Linux are taken only where LINUX is true; each site says what
 # macOS does instead.
 import fcntl
@@ -47,7 +44,7 @@ import signal
 import struct
 import sys
 
-CTL, STATUS, EXIT, NOTIFY, GO, ASK = 3, 4, 5, 6, 7, 8
+CTL, STATUS, EXIT, NOTIFY = 3, 4, 5, 6
 LIMITS = struct.Struct(">dQ")
 # struct seccomp_notif: id, pid, flags, then seccomp_data: nr, arch, instruction pointer, args.
 NOTIF = struct.Struct("=QIIiIQ6Q")
@@ -261,35 +258,22 @@ def shut_down(status, exit_pipe):
 
 
 def start_runner(mode, argv, prepare=None):
-    """Forks the runner; returns its pid and pid 1's ends of the go and ask pipes, which only a
-    spawned runner gets: the Python runner sets its own limits. `prepare` runs in the runner
-    first (fork mode: what only the runner's interpreter needs, see linux/contain.py)."""
-    pipes = None if mode == "python" else (os.pipe(), os.pipe())
+    """Forks the runner and returns its pid. `prepare` runs in the runner first (fork mode:
+    what only the runner's interpreter needs, see linux/contain.py)."""
     pid = os.fork()
     if pid == 0:
-        if pipes is not None:
-            (go_r, _), (_, ask_w) = pipes
-            # Above every target first: no dup2 may overwrite a pipe end still to be placed.
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in (go_r, ask_w)]
-            for target, fd in zip((GO, ASK), high, strict=True):
-                os.dup2(fd, target)  # inheritable, unlike the originals
         try:
             os.close(NOTIFY)  # pid 1's alone
         except OSError:
             pass
-        os.closerange(GO if pipes is None else ASK + 1, 1024)
+        os.closerange(NOTIFY + 1, 1024)
         restore_signals(mode)
         if prepare is not None:
             prepare()
         if mode == "python":
             python_runner()
         os.execv(argv[0], argv)
-    if pipes is None:
-        return pid, None, None
-    (go_r, go_w), (ask_r, ask_w) = pipes
-    os.close(go_r)
-    os.close(ask_w)
-    return pid, go_w, ask_r
+    return pid
 
 
 def restore_signals(mode):
@@ -307,57 +291,6 @@ def restore_signals(mode):
     if mode == "python":
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-
-
-def wait_for_run(runner, ask):
-    """Blocks until the runner asks for its run's limits (or closed the ask pipe); False when
-    the runner died first, while idle. pid 1 then reports at once: the daemon sees an idle
-    worker speak out of turn and replaces it, rather than handing a dead runner the next run.
-
-    Linux: the status pipe's reader going away (the daemon closed the worker or died) ends the
-    run here too, as in supervise(): a runner that never asks must not outlive its daemon."""
-    if LINUX:
-        pidfd = os.pidfd_open(runner)
-        poller = select.poll()
-        poller.register(ask, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        poller.register(STATUS, 0)  # POLLERR once the reader is gone
-        ready = {fd for fd, _ in poller.poll()}
-        os.close(pidfd)
-        if STATUS in ready:
-            abandon()
-        return ask in ready
-    # macOS has no pidfd; a kqueue watching for the runner's exit serves the same purpose.
-    kq = select.kqueue()
-    try:
-        kq.control([select.kevent(runner, select.KQ_FILTER_PROC, select.KQ_EV_ADD, select.KQ_NOTE_EXIT)], 0)
-    except ProcessLookupError:
-        kq.close()
-        return False  # already gone
-    readable, _, _ = select.select([ask, kq], [], [])
-    kq.close()
-    return ask in readable
-
-
-def limit_runner(runner, go_w, ask):
-    """Applies the limits the runner asked for to it, then lets its program start."""
-    try:
-        cpu_s, fsize = LIMITS.unpack(read_exact(ask, LIMITS.size))
-    except EOFError:
-        os._exit(0)  # the runner ended without asking: discarded while idle
-    if LINUX:
-        # macOS cannot set another process's limits: there the runner keeps the worker's
-        # maxima and the daemon polls the run's CPU time (backend/macos.py). A runner that
-        # ended after asking is a zombie until supervise reaps it: prlimit still works. The
-        # runner added the CPU seconds it had used to cpu_s before asking.
-        cpu = int(cpu_s) + 1
-        resource.prlimit(runner, resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.prlimit(runner, resource.RLIMIT_FSIZE, (fsize, fsize))
-    try:
-        os.write(go_w, b"g")
-    except BrokenPipeError:
-        pass  # the runner ended after asking (it could not place its files): supervise reports it
-    os.close(go_w)
 
 
 def silence_own_stdio():
@@ -486,7 +419,7 @@ def supervise(runner, listener):
 
 
 def main(mode, argv, prepare=None):
-    runner, go_w, ask = start_runner(mode, argv, prepare)
+    runner = start_runner(mode, argv, prepare)
     os.close(CTL)  # the runner's
     os.close(EXIT)  # the runner's: its EOF means the runner and whatever it started are gone
     make_untouchable()
@@ -494,10 +427,6 @@ def main(mode, argv, prepare=None):
     # run could use to end it early (Python's own SIGINT handler would raise in here).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener = seccomp_listener()
-    if ask is not None:
-        if wait_for_run(runner, ask):
-            limit_runner(runner, go_w, ask)
-        os.close(ask)
     silence_own_stdio()
     status, violation = supervise(runner, listener)
     if violation is not None:

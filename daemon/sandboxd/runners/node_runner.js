@@ -1,7 +1,7 @@
 // Runs inside a worker as `node -e <this file>`, a child of the worker's init. Pre-warms the
-// module compiler, says "ready" on fd 4, then reads one run on fd 3: hands its limits to pid 1
-// on fd 8 (Node cannot set rlimits; runners/init.py), writes the program and its input files
-// into the working directory, and once pid 1 says "g" on fd 7 executes it as the main module. Once
+// module compiler, says "ready" on fd 4, then reads one run on fd 3: skips its limits (Node
+// cannot set rlimits: on Linux the daemon has set them, runners/init.py), writes the program
+// and its input files into the working directory, and executes it as the main module. Once
 // the 'exit' listeners have run, it reports the exit code on fd 5 ahead of Node's own
 // teardown (runners/init.py says why and what the daemon trusts of it).
 'use strict';
@@ -40,8 +40,6 @@ function writeNew(name, data) {
 }
 
 const EXIT = 5;
-const GO = 7;
-const ASK = 8;
 const exitPipe = fs.fstatSync(EXIT);
 
 function reportExit(code) {
@@ -96,8 +94,7 @@ load('/warm.js')._compile("const squares = [1, 2, 3].map((x) => x * x); process.
   path.resolve(process.cwd(), 'warm.js').endsWith('.mjs');
   JSON.parse('{"warm": [1, "x"]}');
   const zero = fs.openSync('/dev/zero', 'r');
-  const limits = readExact(zero, 16);
-  limits.writeDoubleBE(limits.readDoubleBE(0) + process.cpuUsage().user, 0);
+  readExact(zero, 16);
   readExact(zero, readExact(zero, 4).readUInt32BE(0)).toString();
   fs.closeSync(zero);
   process.env.SANDBOX_WARM = '1';
@@ -121,13 +118,7 @@ function serve() {
   let code;
   const files = [];
   try {
-    // The run's limits, for pid 1 to set; the CPU seconds this runner has used so far are
-    // added here, before any program code runs, so that the limit counts the run's alone.
-    const limits = readExact(3, 16);
-    const used = process.cpuUsage();
-    limits.writeDoubleBE(limits.readDoubleBE(0) + (used.user + used.system) / 1e6, 0);
-    fs.writeSync(ASK, limits);
-    fs.closeSync(ASK);
+    readExact(3, 16);  // the run's rlimits: in force already where the platform can set them
     header = JSON.parse(readExact(3, readExact(3, 4).readUInt32BE(0)).toString());
     code = readExact(3, header.code_size);
     for (const [name, size] of header.files) files.push([name, readExact(3, size)]);
@@ -136,19 +127,11 @@ function serve() {
   }
   fs.closeSync(3);
   try {
-    // Placed while pid 1 sets the limits; admission refuses a program or input file larger
-    // than the run's file size limit, so none of them needs it.
     writeNew(header.filename, code);
     for (const [name, data] of files) writeNew(name, data);
   } catch (err) {
     process.stderr.write(`sandbox: cannot place input file: ${err.message}\n`);
     process.exit(1);
-  }
-  try {
-    if (readExact(GO, 1).toString() !== 'g') process.exit(0);  // the run's rlimits are set
-    fs.closeSync(GO);
-  } catch (err) {
-    process.exit(0);
   }
   for (const key of Object.keys(process.env)) delete process.env[key];
   Object.assign(process.env, header.env);
