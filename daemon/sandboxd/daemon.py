@@ -28,6 +28,7 @@ import time
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sandboxctl._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
+from sandboxctl.client import LOCAL_TRANSPORT
 
 from . import config as config_mod
 from . import logs
@@ -89,7 +90,7 @@ def message_limits(cfg: Config) -> list[tuple[str, int]]:
     receive = caps.max_code_bytes + caps.max_stdin_bytes + caps.max_files_bytes + (4 << 20)
     send = 2 * cfg.max_limits.max_output_bytes + (4 << 20)
     return [("grpc.max_receive_message_length", max(80 << 20, receive)),
-            ("grpc.max_send_message_length", max(80 << 20, send))]
+            ("grpc.max_send_message_length", max(80 << 20, send)), *LOCAL_TRANSPORT]
 
 
 def keep_startup_settings(old: Config, new: Config) -> list[str]:
