@@ -422,6 +422,7 @@ class LinuxBackend(Backend):
             step = "reading its cgroup's baseline usage"
             cg.reset_peak()  # the run's peak starts from the ready worker, not its build
             baseline = containment.sample()
+            cg.keep_run_files_open()
         except BaseException as exc:
             for fd in fds[:4]:
                 close_quietly(fd)

@@ -86,6 +86,14 @@ class RunCgroup(ABC):
         except FileNotFoundError:
             return None
 
+    def keep_run_files_open(self) -> None:
+        """Opens, at build time, the files a run's hand-over and result read, so that its
+        critical path only preads them (each open walks a cgroupfs path: four per run)."""
+        self.peak_memory()
+        self.oom_kills()
+        self.pids_limit_hits()
+        self.pids_peak()
+
     def _close_kept(self) -> None:
         for fd in self._kept.values():
             os.close(fd)
