@@ -403,6 +403,7 @@ class LinuxBackend(Backend):
         step = "handing the blueprint to the fork server"
         try:
             fds = await self.zygote.spawn(self._blueprint(language, worker_id, seq, cg))
+            containment.pidfd = fds[6]
             status = StatusChannel(fds[4], fds[5])
             for fd in fds[:4]:
                 os.set_blocking(fd, False)
@@ -410,8 +411,6 @@ class LinuxBackend(Backend):
             first = await status.next(BUILD_TIMEOUT_S)
             if not first or "pid" not in first:
                 raise BuildError(str((first or {}).get("error", "worker exited during set-up")))
-            step = "opening a pidfd for its pid 1"
-            containment.pidfd = os.pidfd_open(int(first["pid"]))  # type: ignore[arg-type]
             step = "starting its runner"
             ready = await status.next(BUILD_TIMEOUT_S)
             if not ready or not ready.get("ready"):
@@ -429,7 +428,7 @@ class LinuxBackend(Backend):
             if status is not None:
                 status.close()
             else:
-                for fd in fds[4:]:
+                for fd in fds[4:6]:  # fds[6], the pidfd, is the containment's
                     close_quietly(fd)
             try:
                 await asyncio.get_running_loop().run_in_executor(None, containment.destroy)

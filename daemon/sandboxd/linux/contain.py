@@ -172,9 +172,10 @@ def _place_fds(fds: list[int]) -> None:
     os.closerange(len(fds), os.sysconf("SC_OPEN_MAX"))
 
 
-def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPool | None) -> None:
+def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPool | None) -> int:
     """Runs in the zygote: creates pid 1 with `worker_ends` as its fds 0..5 and admits it,
-    in a network namespace from `networks` (None: a new one from clone3).
+    in a network namespace from `networks` (None: a new one from clone3). Returns a pidfd of
+    pid 1 for the daemon: clone3's own, so no pid can be mistaken for it, ever.
 
     Raises if the worker cannot be admitted; pid 1 is then killed before it ran anything.
     """
@@ -190,6 +191,7 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
                     _run_init(bp)
                 finally:
                     os._exit(1)
+            handed = os.dup(pidfd)
         finally:
             if networks is not None and network is not None:
                 networks.leave(network, pidfd)  # keeps the pidfd until pid 1 has exited
@@ -201,10 +203,12 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
             os.write(release_w, b"1")
         except BaseException:
             os.kill(pid, signal.SIGKILL)
+            os.close(handed)
             raise
     finally:
         os.close(release_r)
         os.close(release_w)
+    return handed
 
 
 def _run_init(bp: Blueprint) -> None:

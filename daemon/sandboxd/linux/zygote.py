@@ -64,7 +64,7 @@ def _spawn(bp: Blueprint, networks: NetnsPool | None) -> list[int]:
     worker_ends = [stdin_r, stdout_w, stderr_w, ctl_r, status_w, exit_w]
     daemon_ends = [stdin_w, stdout_r, stderr_r, ctl_w, status_r, exit_r]
     try:
-        start_worker(bp, worker_ends, networks)
+        pidfd = start_worker(bp, worker_ends, networks)
     except BaseException:
         for fd in daemon_ends:
             os.close(fd)
@@ -72,7 +72,7 @@ def _spawn(bp: Blueprint, networks: NetnsPool | None) -> list[int]:
     finally:
         for fd in worker_ends:
             os.close(fd)
-    return daemon_ends
+    return [*daemon_ends, pidfd]
 
 
 def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:

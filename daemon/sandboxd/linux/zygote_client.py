@@ -94,7 +94,7 @@ class ZygoteClient:
 
     async def spawn(self, bp: Blueprint) -> list[int]:
         """Returns the daemon ends: stdin (w), stdout (r), stderr (r), control (w), status (r),
-        exit (r)."""
+        exit (r), and a pidfd of the worker's pid 1."""
         self._attach()
         if self.process.poll() is not None:
             raise ZygoteError(f"the fork server exited with {self.process.returncode}")
