@@ -348,7 +348,7 @@ class LinuxBackend(Backend):
         if missing:
             return Capability("seccomp", False, missing)
         sizes = ", ".join(f"{p} {seccomp_policy.allowed_count(p)}" for p in seccomp_policy.ALLOW)
-        kills = sum(1 for name in seccomp_policy.KILL if seccomp_policy.number(name) is not None)
+        kills = seccomp_policy.kill_count()
         return Capability("seccomp", True,
                           f"allowlist per runtime ({sizes} system calls; anything else ENOSYS), "
                           "argument checks on clone, socket (AF_UNIX only), ioctl (no TIOCSTI/TIOCLINUX), "
