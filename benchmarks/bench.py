@@ -233,6 +233,13 @@ def lib_latency(d: Daemon, language: str, runs: int, paced: bool) -> list[float]
     return samples
 
 
+def transport_floor(d: Daemon, runs: int) -> list[float]:
+    """The same socket, relay, gRPC stack and client library as a run, with nothing to run."""
+    for _ in range(3):
+        d.client.cancel("0" * 16)
+    return [timed(lambda: d.client.cancel("0" * 16)) for _ in range(runs)]
+
+
 def cli_latency(d: Daemon, language: str, runs: int, paced: bool, workdir: Path) -> list[float]:
     src = workdir / f"hello{EXT[language]}"
     src.write_text(HELLO[language])
@@ -460,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
         warm.wait_full()
         cold.wait_full()
         print("latency (warm requests are paced: sent once the pool is full again)", flush=True)
+        floor = Row("empty gRPC call through the daemon's socket", transport_floor(warm, s.lib_runs),
+                    "Cancel of an unknown run: the transport under every run")
+        report.latency.append(floor)
+        print(f"  {floor.name}: p50 {floor.q(50):.2f} ms", flush=True)
         hello: dict[tuple[str, str], Row] = {}
         for language in ("python", "javascript"):
             for label, d, paced, runs in (("warm", warm, True, s.lib_runs), ("cold", cold, False, s.cold_runs)):
