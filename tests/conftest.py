@@ -225,6 +225,15 @@ def nothing_of_the_session_left_on_the_host() -> Iterator[None]:
 
 
 @pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process of the test's own, to set limits on or signal."""
+    p = subprocess.Popen(["sleep", "30"])
+    yield p
+    p.kill()
+    p.wait()
+
+
+@pytest.fixture
 def tmp_short() -> Iterator[Path]:
     """A short temporary directory: unix socket paths must stay under 108 bytes."""
     path = Path(tempfile.mkdtemp(prefix="sbx-", dir="/tmp"))

@@ -13,21 +13,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sandboxd.runners import init
 
 PR_GET_DUMPABLE = 3
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    p = subprocess.Popen(["sleep", "30"])
-    yield p
-    p.kill()
-    p.wait()
 
 
 def test_macos_kill_scope_is_the_process_group_never_every_process(monkeypatch: pytest.MonkeyPatch) -> None:

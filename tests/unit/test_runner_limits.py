@@ -5,20 +5,10 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
-from collections.abc import Iterator
 from typing import cast
 
-import pytest
 from sandboxd.backend.linux import LinuxContainment, Runner
 from sandboxd.linux import cgroups
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    p = subprocess.Popen(["sleep", "30"])
-    yield p
-    p.kill()
-    p.wait()
 
 
 def containment_of(runner: Runner) -> LinuxContainment:
