@@ -13,6 +13,13 @@ import sys
 
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+# grpc's EventEngine (its default I/O since 1.6x) does every read and write on threads of its
+# own; its classic I/O manager polls in the thread that waits for the call. On the local
+# socket that is one thread wake-up less per direction (A/B: Python p50 -0.09 to -0.19 ms,
+# Node -0.05 ms; throughput unchanged). An operator's own GRPC_EXPERIMENTS wins; a grpc
+# without these experiments says "Unknown experiment" once in the log and keeps its default.
+os.environ.setdefault("GRPC_EXPERIMENTS",
+                      "-event_engine_listener,-event_engine_client,-event_engine_for_all_other_endpoints")
 
 # Neither module imports grpc, so the environment above is still set before it is.
 from . import config, logs
