@@ -70,6 +70,14 @@ else:
 """
 
 
+def exited(pidfd: int, wait_s: float = 0.0) -> bool:
+    """Whether the process behind `pidfd` has exited, waiting up to `wait_s` for it. poll, not
+    select(): descriptors above 1024 are normal here."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(wait_s * 1000))
+
+
 @dataclass
 class Runner:
     """A spawned runner (Node), found once its worker is ready, for its rlimits at hand-over."""
@@ -118,11 +126,7 @@ class LinuxContainment(Containment):
         namespace as root, so root owns it. A runner that has exited is left alone: pid 1
         reports its death, and its pid may be another process's once pid 1 has reaped it."""
         r = self.runner
-        if r is None:
-            return
-        exited = select.poll()  # not select(): descriptors above 1024 are normal here
-        exited.register(r.pidfd, select.POLLIN)
-        if exited.poll(0):
+        if r is None or exited(r.pidfd):
             return
         cpu = int(r.cpu_s + cpu_s) + 1
         try:
@@ -165,9 +169,7 @@ class LinuxContainment(Containment):
         freezing, listing and killing again every 2 ms while the kernel tears processes down."""
         self.kill()
         if self.pidfd is not None:
-            waiting = select.poll()  # not select(): descriptors above 1024 are normal here
-            waiting.register(self.pidfd, select.POLLIN)
-            waiting.poll(EXIT_WAIT_S * 1000)
+            exited(self.pidfd, EXIT_WAIT_S)
             close_quietly(self.pidfd)
             self.pidfd = None
         if self.runner is not None:
