@@ -91,14 +91,28 @@ def test_nothing_of_the_daemon_in_the_interpreter(client: Client) -> None:
 
 
 def test_no_exit_work_left_by_the_daemon(client: Client) -> None:
-    """A fork-mode worker inherits the fork server's prepared seccomp filters; their release at
-    exit (weakref.finalize) would run on every run's exit path, touching pages the run never
-    used. The run must start with no finalizer of anybody else's registered."""
+    """A fork-mode run inherits the fork server's interpreter: an exit hook or finalizer it
+    registered (pyseccomp's filters had one) would run on every run's exit path, touching
+    pages the run never used. The run starts with none of anybody else's."""
     got = run_json(client, """
-        import json, weakref
-        print(json.dumps([repr(info.func) for info in weakref.finalize._registry.values()]))
+        import atexit, json, weakref
+        print(json.dumps({"finalizers": [repr(info.func) for info in weakref.finalize._registry.values()],
+                          "finalize_hook": weakref.finalize._registered_with_atexit,
+                          "atexit": atexit._ncallbacks()}))
         """)
-    assert got == []
+    assert got == {"finalizers": [], "finalize_hook": False, "atexit": 0}
+
+
+def test_no_seccomp_library_is_mapped_into_a_run(client: Client) -> None:
+    """The daemon compiles the filters; the fork server (and so every fork-mode run) never
+    loads libseccomp or its binding: they would be heap and mappings every worker copies."""
+    got = run_json(client, """
+        import json
+        with open('/proc/self/maps') as f:
+            print(json.dumps(sorted({line.split()[-1] for line in f if '/' in line})))
+        """)
+    assert any("python3" in path for path in got), got
+    assert not [path for path in got if "seccomp" in path], got
 
 
 def test_no_process_of_the_run_shows_the_daemons_command_line(client: Client) -> None:

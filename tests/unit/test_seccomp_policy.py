@@ -14,6 +14,7 @@ import sys
 import textwrap
 
 import pytest
+from sandboxd.linux import seccomp_load
 from sandboxd.linux import seccomp_policy as sp
 
 
@@ -70,9 +71,9 @@ def test_violation_names_come_from_libseccomp() -> None:
 PROBE = """
 import ctypes, errno, json, os, socket, sys
 import prctl
-from sandboxd.linux import seccomp_policy as sp
+from sandboxd.linux import seccomp_load, seccomp_policy as sp
 prctl.set_no_new_privs(True)
-listener = sp.load(sys.argv[1])
+listener = seccomp_load.install(sp.program(sys.argv[1]))
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 def raw(name, *args):
@@ -123,14 +124,17 @@ def test_loaded_filter_answers_as_designed(profile: str) -> None:
                    "set-name": "ok"}
 
 
-def test_prepare_keeps_one_compiled_program_per_profile() -> None:
-    """The fork server's workers install what prepare() compiled: the same program a fresh
-    build of the profile compiles to (what the probe above loads), and no libseccomp state."""
-    sp.prepare()
-    try:
-        assert set(sp._programs) == set(sp.ALLOW)
-        for profile, program in sp._programs.items():
-            assert len(program) % sp.BPF_INSTRUCTION == 0 and 0 < len(program) // sp.BPF_INSTRUCTION <= 4096
-            assert program == sp.compile_program(sp.build_filter(sp.policy_for(profile)))
-    finally:
-        sp._programs.clear()
+def test_each_profile_compiles_once_to_a_program_the_kernel_takes() -> None:
+    """What the fork server receives and installs (the probe above installs the same)."""
+    for profile in sp.ALLOW:
+        program = sp.program(profile)
+        assert program is sp.program(profile)
+        assert seccomp_load.check(program) == program
+        assert len(program) // seccomp_load.BPF_INSTRUCTION <= seccomp_load.BPF_MAXINSNS
+        assert program == sp.compile_program(sp.build_filter(sp.policy_for(profile)))
+
+
+@pytest.mark.parametrize("size", [0, 7, 12, (seccomp_load.BPF_MAXINSNS + 1) * seccomp_load.BPF_INSTRUCTION])
+def test_a_program_the_kernel_would_refuse_is_refused_by_name(size: int) -> None:
+    with pytest.raises(OSError, match="not a BPF program"):
+        seccomp_load.check(b"\0" * size)

@@ -199,7 +199,7 @@ class LinuxBackend(Backend):
         self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name, parent_setting=cfg.sandbox.cgroup_parent)
         self.counter = itertools.count()
         self.prefix = secrets.token_hex(3)
-        self.zygote = ZygoteClient()
+        self.zygote = ZygoteClient(self._seccomp_programs())
         self._argv = {name: self._runner_argv(name) for name in cfg.languages}
         exec_paths: set[str] = set()
         for interp in {cfg.sandbox.init_interpreter, *(lang.interpreter for lang in cfg.languages.values())}:
@@ -263,6 +263,13 @@ class LinuxBackend(Backend):
                     f"but interpreter = {lang.interpreter} is {os.path.realpath(lang.interpreter)}; "
                     "run sandboxd with that interpreter or set mode = \"exec\"")
 
+    def _seccomp_programs(self) -> dict[str, bytes]:
+        """What the fork server installs in workers; none where the layer is off or cannot be
+        built (check_required then refuses to start, or capabilities say why it is missing)."""
+        if not self.cfg.sandbox.seccomp or self._seccomp_missing():
+            return {}
+        return {profile: seccomp_policy.program(profile) for profile in seccomp_policy.ALLOW}
+
     def _seccomp_profile(self, language: str) -> str:
         runtime = os.path.basename(os.path.realpath(self.cfg.languages[language].interpreter))
         return seccomp_policy.NODE if runtime.startswith("node") else seccomp_policy.PYTHON
@@ -270,7 +277,7 @@ class LinuxBackend(Backend):
     @staticmethod
     @functools.cache
     def _seccomp_missing() -> str:
-        """Why the seccomp layer cannot be built here, "" when it can. Asked once: building
+        """Why the seccomp layer cannot be built here, "" when it can. Asked once: compiling
         every profile's filter takes ~4 ms, and `capabilities` (every status call) asks too."""
         actions = (_sysctl("/proc/sys/kernel/seccomp/actions_avail") or "").split()
         if not actions:
@@ -279,7 +286,7 @@ class LinuxBackend(Backend):
             return "this kernel lacks SECCOMP_RET_USER_NOTIF, which names the call a violation made"
         try:
             for profile in seccomp_policy.ALLOW:
-                seccomp_policy.build_filter(seccomp_policy.policy_for(profile))
+                seccomp_policy.program(profile)
         except OSError as exc:
             return f"libseccomp cannot build the filter: {exc}"
         return ""

@@ -14,20 +14,18 @@ and exits; a worker is never left half-built.
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import json
 import os
 import resource
 import signal
 import sys
-import weakref
 from typing import NamedTuple
 
 import prctl
 
 from ..runners import init as init_runner
-from . import landlock, libc, netns, privileges, rootfs, seccomp_policy
+from . import landlock, libc, netns, privileges, rootfs, seccomp_load
 
 CTL_FD = 3      # daemon -> runner: the run request
 STATUS_FD = 4   # zygote, pid 1 -> daemon: "pid", "ready", the exit status
@@ -121,7 +119,7 @@ def _landlock_grants(bp: Blueprint) -> list[landlock.Grant]:
     return grants
 
 
-def _become_init(bp: Blueprint) -> None:
+def _become_init(bp: Blueprint, seccomp: bytes) -> None:
     rootfs.build(rootfs.RootSpec(tuple(bp.readonly_paths), bp.workdir_size_mb, bp.tmp_size_mb, bp.readonly_overlay))
     libc.sethostname("sandbox")
     libc.setdomainname("sandbox")
@@ -132,8 +130,8 @@ def _become_init(bp: Blueprint) -> None:
     privileges.drop_all()
     if bp.landlock_abi:
         landlock.restrict_self(_landlock_grants(bp), bp.landlock_abi)
-    if bp.seccomp:
-        listener = seccomp_policy.load(bp.seccomp)
+    if seccomp:
+        listener = seccomp_load.install(seccomp)
         if listener != NOTIFY_FD:  # it is when 0..5 are taken and 6 is free: dup3 onto itself fails
             os.dup2(listener, NOTIFY_FD)
             os.close(listener)
@@ -150,19 +148,11 @@ def _forget_the_zygote(bp: Blueprint) -> None:
     environment, none of the daemon's modules importable by name."""
     sys.path[:] = bp.python_path
     for name in list(sys.modules):
-        if name.partition(".")[0] in ("sandboxd", "prctl", "_prctl", "pyseccomp"):
+        if name.partition(".")[0] in ("sandboxd", "prctl", "_prctl"):
             del sys.modules[name]
     os.environ.clear()
     os.environ.update(bp.env)
     sys.argv[:] = ["-c"]
-    # Our exit work is not the program's: pyseccomp's filters free themselves through
-    # weakref.finalize, which registered its atexit hook in the zygote; the hook would run
-    # (~40 µs, even with no finalizer left) at the program's exit. Any finalizer still pending
-    # is detached, and the hook unregistered so that the program's own finalizers register it.
-    for finalizer in list(weakref.finalize._registry):
-        finalizer.detach()
-    atexit._clear()
-    weakref.finalize._registered_with_atexit = False
 
 
 def _place_fds(fds: list[int]) -> None:
@@ -173,10 +163,12 @@ def _place_fds(fds: list[int]) -> None:
     os.closerange(len(fds), os.sysconf("SC_OPEN_MAX"))
 
 
-def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPool | None) -> int:
+def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPool | None,
+                 seccomp: bytes) -> int:
     """Runs in the zygote: creates pid 1 with `worker_ends` as its fds 0..5 and admits it,
-    in a network namespace from `networks` (None: a new one from clone3). Returns a pidfd of
-    pid 1 for the daemon: clone3's own, so no pid can be mistaken for it, ever.
+    in a network namespace from `networks` (None: a new one from clone3); pid 1 installs the
+    compiled filter `seccomp` (b"": none). Returns a pidfd of pid 1 for the daemon: clone3's
+    own, so no pid can be mistaken for it, ever.
 
     Raises if the worker cannot be admitted; pid 1 is then killed before it ran anything.
     """
@@ -189,7 +181,7 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
             if pid == 0:
                 try:
                     _place_fds([*worker_ends, release_r])
-                    _run_init(bp)
+                    _run_init(bp, seccomp)
                 finally:
                     os._exit(1)
             handed = os.dup(pidfd)
@@ -212,7 +204,7 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
     return handed
 
 
-def _run_init(bp: Blueprint) -> None:
+def _run_init(bp: Blueprint, seccomp: bytes) -> None:
     """pid 1, in the zygote's freshly cloned child; never returns."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -226,6 +218,6 @@ def _run_init(bp: Blueprint) -> None:
         if not released:  # the zygote could not admit it and is killing it
             return
         _enter_namespaces()
-        _become_init(bp)
+        _become_init(bp, seccomp)
     except BaseException as exc:
         _report({"error": f"worker setup failed: {exc}"})

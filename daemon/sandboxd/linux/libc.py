@@ -1,7 +1,9 @@
 """Thin ctypes bindings for the system calls Python 3.11's `os` lacks.
 
 Syscall numbers come from libseccomp's table for the running architecture, never from
-constants written here, so the same code is right on x86_64 and aarch64.
+constants written here, so the same code is right on x86_64 and aarch64. The fork server
+never imports libseccomp's binding: the daemon resolves WORKER_SYSCALLS and sends them to
+it (zygote_client.py), and `learn_numbers` enters them here.
 """
 
 from __future__ import annotations
@@ -44,11 +46,24 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def syscall_number(name: str) -> int:
-    """Resolves a syscall number for this architecture through libseccomp."""
-    import pyseccomp
+# What building a worker calls by number: fork_into, pivot_root, Landlock, the seccomp load.
+WORKER_SYSCALLS = ("clone3", "pivot_root", "landlock_create_ruleset", "landlock_add_rule",
+                   "landlock_restrict_self", "seccomp")
+_numbers: dict[str, int] = {}
 
-    return pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
+
+def learn_numbers(numbers: dict[str, int]) -> None:
+    _numbers.update(numbers)
+
+
+def syscall_number(name: str) -> int:
+    """The syscall number for this architecture, from libseccomp unless already known."""
+    nr = _numbers.get(name)
+    if nr is None:
+        import pyseccomp
+
+        nr = _numbers[name] = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
+    return nr
 
 
 _syscall = _libc.syscall

@@ -34,7 +34,7 @@ MAX_REQUEST = 1 << 20
 
 def _import_with_libraries(paths: dict[str, str | None]) -> None:
     """Imports the worker-building modules while `ctypes.util.find_library` answers from
-    `paths` (libc and libseccomp, already found by the daemon).
+    `paths` (libc, already found by the daemon).
 
     The real ctypes.util pulls in subprocess, threading, shutil and tempfile (~3 MB that
     every worker would inherit, and threading's at-fork hooks slow every fork) only to find
@@ -47,14 +47,16 @@ def _import_with_libraries(paths: dict[str, str | None]) -> None:
     util.find_library = paths.__getitem__  # type: ignore[attr-defined]
     sys.modules["ctypes.util"] = ctypes.util = util  # type: ignore[attr-defined]
     try:
-        from . import contain, seccomp_policy  # noqa: F401  (imported once, for every worker)
+        from . import contain  # noqa: F401  (imported once, for every worker)
     finally:
         del sys.modules["ctypes.util"], ctypes.util  # type: ignore[attr-defined]
 
 
-def _spawn(bp: Blueprint, networks: NetnsPool | None) -> list[int]:
+def _spawn(bp: Blueprint, networks: NetnsPool | None, seccomp: dict[str, bytes]) -> list[int]:
     from .contain import start_worker
 
+    if bp.seccomp and bp.seccomp not in seccomp:
+        raise ValueError(f"no seccomp program for profile {bp.seccomp!r}")
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
@@ -64,7 +66,7 @@ def _spawn(bp: Blueprint, networks: NetnsPool | None) -> list[int]:
     worker_ends = [stdin_r, stdout_w, stderr_w, ctl_r, status_w, exit_w]
     daemon_ends = [stdin_w, stdout_r, stderr_r, ctl_w, status_r, exit_r]
     try:
-        pidfd = start_worker(bp, worker_ends, networks)
+        pidfd = start_worker(bp, worker_ends, networks, seccomp.get(bp.seccomp, b""))
     except BaseException:
         for fd in daemon_ends:
             os.close(fd)
@@ -81,7 +83,19 @@ def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
     sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))])
 
 
-def serve(sock: _socket.socket) -> None:
+def receive_start(sock: _socket.socket) -> dict[str, bytes]:
+    """The daemon's first message (ZygoteClient): the numbers of libc.WORKER_SYSCALLS and each
+    seccomp profile's compiled program (hex), so that libseccomp's binding stays out of this
+    heap. Returns the programs."""
+    from . import libc
+    from .seccomp_load import check
+
+    message = json.loads(sock.recv(MAX_REQUEST) or b"{}")
+    libc.learn_numbers(message["syscalls"])
+    return {profile: check(bytes.fromhex(program)) for profile, program in message["seccomp"].items()}
+
+
+def serve(sock: _socket.socket, seccomp: dict[str, bytes]) -> None:
     from .contain import Blueprint
     from .netns import NetnsPool, reusable
 
@@ -95,7 +109,7 @@ def serve(sock: _socket.socket) -> None:
             return
         try:
             bp = Blueprint.from_json(data)
-            fds = _spawn(bp, networks)
+            fds = _spawn(bp, networks, seccomp)
         except Exception as exc:  # a bad blueprint must not take the fork server down
             sock.send(json.dumps({"error": f"zygote: {exc}"}).encode())
             continue
@@ -122,15 +136,13 @@ def main() -> None:
     site.setquit()
     site.setcopyright()
     site.sethelper()
-    from . import seccomp_policy
-
-    seccomp_policy.prepare()
+    sock = _socket.socket(fileno=fd)
+    seccomp = receive_start(sock)
     # Every worker inherits this heap (~15k objects). Frozen, the collector of a worker's pid 1
     # and runner never walks it: a full collection of it costs ~1.6 ms here and writes to every
     # inherited object's header, turning shared pages into private copies.
     gc.freeze()
-    sock = _socket.socket(fileno=fd)
-    serve(sock)
+    serve(sock, seccomp)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import deque
 
+from . import libc
 from .contain import Blueprint
 
 
@@ -28,21 +29,21 @@ def _zygote_argv(fd: int) -> list[str]:
 
     import _prctl
     import prctl
-    import pyseccomp
 
     import sandboxd
 
     roots = [os.path.dirname(os.path.dirname(sandboxd.__file__))]
-    roots += [os.path.dirname(m.__file__ or "") for m in (prctl, _prctl, pyseccomp)]
-    libraries = {name: ctypes.util.find_library(name) for name in ("c", "seccomp")}
+    roots += [os.path.dirname(m.__file__ or "") for m in (prctl, _prctl)]
+    libraries = {"c": ctypes.util.find_library("c")}
     return [sys.executable, "-I", "-S", "-c", BOOT, str(fd), json.dumps(libraries),
             *dict.fromkeys(roots)]
 
 
 class ZygoteClient:
-    """Starts the zygote with plain subprocess (vfork + exec), never a bare fork."""
+    """Starts the zygote with plain subprocess (vfork + exec), never a bare fork, and hands it
+    `seccomp`: each profile's compiled filter (linux/seccomp_policy.program)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seccomp: dict[str, bytes]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
         self.process = subprocess.Popen(
@@ -50,6 +51,10 @@ class ZygoteClient:
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True,
         )
         theirs.close()
+        ours.send(json.dumps({
+            "syscalls": {name: libc.syscall_number(name) for name in libc.WORKER_SYSCALLS},
+            "seccomp": {profile: program.hex() for profile, program in seccomp.items()},
+        }).encode())
         self.sock = ours
         self.sock.setblocking(False)
         self.pending: deque[asyncio.Future[list[int]]] = deque()
