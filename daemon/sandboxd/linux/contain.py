@@ -14,6 +14,7 @@ and exits; a worker is never left half-built.
 
 from __future__ import annotations
 
+import _signal
 import fcntl
 import json
 import os
@@ -143,15 +144,24 @@ def _become_init(bp: Blueprint, seccomp: bytes) -> None:
     os.execve(bp.argv[0], bp.argv, bp.env)
 
 
+# The daemon's modules in the zygote, by name: listed once there (note_own_modules), so that
+# no runner walks sys.modules (~100 first-touch page faults in a forked heap) to find them.
+_own_modules: tuple[str, ...] = ()
+
+
+def note_own_modules() -> None:
+    """The zygote, once every module it will hold is imported."""
+    global _own_modules
+    _own_modules = tuple(name for name in sys.modules if name.partition(".")[0] in ("sandboxd", "prctl", "_prctl"))
+
+
 def _forget_the_zygote(bp: Blueprint) -> None:
     """Leaves the interpreter as a fresh `python3 -I` would be: its own sys.path and
     environment, none of the daemon's modules importable by name."""
     sys.path[:] = bp.python_path
-    for name in list(sys.modules):
-        if name.partition(".")[0] in ("sandboxd", "prctl", "_prctl"):
-            del sys.modules[name]
-    os.environ.clear()
-    os.environ.update(bp.env)
+    for name in _own_modules:
+        sys.modules.pop(name, None)
+    init_runner.set_environment(bp.env)
     sys.argv[:] = ["-c"]
 
 
@@ -207,7 +217,7 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
 def _run_init(bp: Blueprint, seccomp: bytes) -> None:
     """pid 1, in the zygote's freshly cloned child; never returns."""
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)  # not signal.signal: see runners/init.py
         # /proc/<pid>/cmdline of a fork-mode pid 1 and of its runner would otherwise show the
         # zygote's: where the daemon is installed and its module directories. Done here, while
         # the prctl calls it makes are still allowed.

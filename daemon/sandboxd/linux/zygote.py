@@ -138,6 +138,9 @@ def main() -> None:
     site.sethelper()
     sock = _socket.socket(fileno=fd)
     seccomp = receive_start(sock)
+    from .contain import note_own_modules
+
+    note_own_modules()
     # Every worker inherits this heap (~15k objects). Frozen, the collector of a worker's pid 1
     # and runner never walks it: a full collection of it costs ~1.6 ms here and writes to every
     # inherited object's header, turning shared pages into private copies.

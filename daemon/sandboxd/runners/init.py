@@ -34,6 +34,8 @@
 # sandbox-exec. macOS has no pid namespace, pipe2, prctl or seccomp, so the
 # calls that only exist on Linux are taken only where LINUX is true; each site says what
 # macOS does instead.
+import _signal
+import ctypes
 import fcntl
 import gc
 import json
@@ -53,10 +55,23 @@ NOTIF = struct.Struct("=QIIiIQ6Q")
 NOTIF_RECV = (3 << 30) | (NOTIF.size << 16) | (ord("!") << 8)
 PR_SET_DUMPABLE = 4
 LINUX = sys.platform.startswith("linux")
+# signal.signal and signal.getsignal wrap _signal's in enum conversions: ~25 first-touch page
+# faults a call in a process forked from the zygote, where every page is shared until written.
+# Here, in the build and run paths, the C functions are called directly.
+_setsignal, _getsignal = _signal.signal, _signal.getsignal
+# prctl through a ctypes function made once: in fork mode it is made in the zygote, and a
+# CDLL made in pid 1 would cost ~80 faults (a CDLL instance builds a class of its own).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if LINUX else None
 
 
 def report(**fields):
     os.write(STATUS, (json.dumps(fields) + "\n").encode())
+
+
+def report_number(field, value):
+    """report() for one integer field, as the common lines are (ready, exit code, signal):
+    no JSON encoder to fault in."""
+    os.write(STATUS, b'{"%s": %d}\n' % (field.encode(), value))
 
 
 def read_exact(fd, n):
@@ -132,9 +147,7 @@ def rehearse():
         resource.setrlimit(which, resource.getrlimit(which))
     write_files([("/tmp/.sandbox-warm", b"warm")])
     os.unlink("/tmp/.sandbox-warm")
-    env = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
+    set_environment(dict(os.environ))
     null = os.open("/dev/null", os.O_WRONLY)
     saved = [os.dup(1), os.dup(2)]
     try:
@@ -153,6 +166,16 @@ def rehearse():
     # The runner's own objects (and in fork mode the zygote's) are out of the collector's
     # sight from here on: the user's program pays only for collecting its own objects.
     gc.freeze()
+
+
+def set_environment(env):
+    """os.environ (and the C environment) becomes `env`. Key by key rather than through
+    clear() and update(): the MutableMapping methods walk more Python to the same calls."""
+    environ = os.environ
+    for key in list(environ):
+        del environ[key]
+    for key, value in env.items():
+        environ[key] = value
 
 
 def limit_self():
@@ -185,7 +208,7 @@ def python_runner():
     exit_pipe = pipe_identity(EXIT)
     main = prepare_main()
     rehearse()
-    report(ready=True)
+    report_number("ready", 1)
     os.close(STATUS)
     limit_self()
     try:
@@ -200,9 +223,8 @@ def python_runner():
     except OSError as exc:
         os.write(2, f"sandbox: cannot place input file: {exc}\n".encode())
         os._exit(1)
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-    os.environ.clear()
-    os.environ.update(header["env"])
+    _setsignal(signal.SIGXFSZ, _signal.SIG_DFL)
+    set_environment(header["env"])
     sys.argv = [filename, *header["args"]]
     sys.orig_argv = [sys.executable, filename, *header["args"]]
     main.__file__ = filename
@@ -276,21 +298,24 @@ def start_runner(mode, argv, prepare=None):
     return pid
 
 
+_CATCHABLE = tuple(sorted(_signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}))
+
+
 def restore_signals(mode):
     """The runner starts with a fresh process's signal dispositions (plus what Python itself sets
     up in a Python runner): nothing the daemon or the fork server ignored (SIGINT, SIGQUIT…)
     carries over into the user's program, where an ignored disposition would even survive exec."""
     # Python's table of dispositions is read from the kernel at start-up and kept by
     # signal.signal, so only those it does not know as SIG_DFL need a system call.
-    for sig in signal.valid_signals():
-        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) != signal.SIG_DFL:
+    for sig in _CATCHABLE:
+        if _getsignal(sig) != _signal.SIG_DFL:
             try:
-                signal.signal(sig, signal.SIG_DFL)
+                _setsignal(sig, _signal.SIG_DFL)
             except (OSError, ValueError):
                 pass
     if mode == "python":
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        _setsignal(signal.SIGINT, signal.default_int_handler)
+        _setsignal(signal.SIGPIPE, _signal.SIG_IGN)
 
 
 def silence_own_stdio():
@@ -341,9 +366,7 @@ def make_untouchable():
     its task port, which the worker's Seatbelt profile (deny default) does not grant."""
     if not LINUX:
         return
-    import ctypes
-
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    if _prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
 
 
@@ -393,7 +416,7 @@ def supervise(runner, listener):
     SIGKILL) the pipe reports an error here, and the run is ended at once rather than left
     running with nobody to enforce its wall-clock timeout."""
     wake_r, wake_w = wakeup_pipe()
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    _setsignal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
     poller = select.poll()
     poller.register(wake_r, select.POLLIN)
@@ -425,7 +448,7 @@ def main(mode, argv, prepare=None):
     make_untouchable()
     # pid 1 gets only the signals it handles from inside its namespace: it handles none the
     # run could use to end it early (Python's own SIGINT handler would raise in here).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _setsignal(signal.SIGINT, _signal.SIG_IGN)
     listener = seccomp_listener()
     silence_own_stdio()
     status, violation = supervise(runner, listener)
@@ -434,9 +457,9 @@ def main(mode, argv, prepare=None):
     elif status is None:
         os._exit(1)
     elif os.WIFSIGNALED(status):
-        report(signal=os.WTERMSIG(status))
+        report_number("signal", os.WTERMSIG(status))
     else:
-        report(exit_code=os.waitstatus_to_exitcode(status))
+        report_number("exit_code", os.waitstatus_to_exitcode(status))
     os._exit(0)
 
 
