@@ -115,6 +115,24 @@ def test_no_seccomp_library_is_mapped_into_a_run(client: Client) -> None:
     assert not [path for path in got if "seccomp" in path], got
 
 
+def test_the_runners_exit_path_imports_nothing(client: Client) -> None:
+    """After the program, the runner joins threads, runs atexit and reports the exit code; an
+    import there (atexit's was one) is ~145 us of import machinery on every run's response
+    path. A finder the program installs sees any import that happens after it."""
+    code = """
+        import os, sys
+
+        class Recorder:
+            def find_spec(self, name, path=None, target=None):
+                os.write(2, f"imported {name}\\n".encode())
+                return None
+
+        sys.meta_path.insert(0, Recorder())
+        """
+    r = client.execute(textwrap.dedent(code), language="python")
+    assert (r.status, r.exit_code, r.stderr) == ("ok", 0, ""), r
+
+
 def test_no_process_of_the_run_shows_the_daemons_command_line(client: Client) -> None:
     """Fork-mode workers are forked from the zygote, whose argv names the daemon's install
     and module directories; every process the run can see must show none of it."""

@@ -35,6 +35,7 @@
 # calls that only exist on Linux are taken only where LINUX is true; each site says what
 # macOS does instead.
 import _signal
+import atexit
 import ctypes
 import fcntl
 import gc
@@ -268,8 +269,6 @@ def shut_down(status, exit_pipe):
     threading = sys.modules.get("threading")
     if threading is not None:
         threading._shutdown()
-    import atexit
-
     atexit._run_exitfuncs()
     flush_stdio()
     if status < 0:
