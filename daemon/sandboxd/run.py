@@ -158,12 +158,14 @@ class RunDriver:
         self.start_peak = c.peak_processes()
         started = self.started_at = time.monotonic()
         self.samples.append((started, self.last.memory_bytes))
+        # The request goes first: the runner wakes and reads it while the readers of its
+        # output are set up (its output waits in the pipes meanwhile).
+        feeders = self._feed("ctl_fd", encode_request(spec, self.base_env)) + self._feed("stdin_fd", spec.stdin)
         out = Drain(worker.stdout_fd, lambda d: self._on_output(self.out, d))
         err = Drain(worker.stderr_fd, lambda d: self._on_output(self.err, d))
         tasks = [asyncio.create_task(self._sampler())]
         if self.emit is not None:
             tasks.append(asyncio.create_task(self._flusher()))
-        feeders = self._feed("ctl_fd", encode_request(spec, self.base_env)) + self._feed("stdin_fd", spec.stdin)
         timer = asyncio.get_running_loop().call_later(spec.limits.timeout_s, self._kill, "timeout")
         try:
             try:
