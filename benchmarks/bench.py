@@ -347,20 +347,28 @@ def build_rate(language: str, workers: int) -> tuple[float, float]:
         d.stop()
 
 
+def minor_faults(pid: int) -> int:
+    """Page faults the process has taken (field 10 of /proc/<pid>/stat): in a worker forked from
+    the fork server, mostly copy-on-write of the pages it shares with it."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[7])
+
+
 def idle_memory(d: Daemon) -> dict[str, dict[str, float]]:
-    """Per language, the mean over its idle workers of RSS/PSS/USS (MB) and the cgroup charge."""
+    """Per language, the mean over its idle workers of RSS/PSS/USS (MB), the cgroup charge
+    and the page faults its processes took while it was built."""
     by_lang: dict[str, list[dict[str, float]]] = {"python": [], "javascript": []}
     for cgroup, pids in d.worker_processes().items():
         infos = []
         for pid in pids:
             try:
                 proc = psutil.Process(pid)
-                infos.append((proc.exe(), proc.memory_full_info()))
-            except psutil.Error:
+                infos.append((proc.exe(), proc.memory_full_info(), minor_faults(pid)))
+            except (psutil.Error, FileNotFoundError, ProcessLookupError):
                 continue
         if not infos:
             continue
-        language = "javascript" if any(os.path.basename(exe).startswith("node") for exe, _ in infos) else "python"
+        language = "javascript" if any(os.path.basename(exe).startswith("node") for exe, _, _ in infos) else "python"
         runner = max(infos, key=lambda i: i[1].rss)[1]
         name = os.path.basename(cgroup)
         charge = f"{CGROUP_ROOT}/memory/{d.cgroup_name}/{name}/memory.usage_in_bytes"
@@ -375,10 +383,11 @@ def idle_memory(d: Daemon) -> dict[str, dict[str, float]]:
         by_lang[language].append({
             "processes": len(infos),
             "runner_rss": runner.rss / mb,
-            "rss_sum": sum(i.rss for _, i in infos) / mb,
-            "pss_sum": sum(i.pss for _, i in infos) / mb,
-            "uss_sum": sum(i.uss for _, i in infos) / mb,
+            "rss_sum": sum(i.rss for _, i, _ in infos) / mb,
+            "pss_sum": sum(i.pss for _, i, _ in infos) / mb,
+            "uss_sum": sum(i.uss for _, i, _ in infos) / mb,
             "cgroup": cg / mb,
+            "faults": sum(f for _, _, f in infos),
         })
     return {lang: {k: statistics.mean(w[k] for w in ws) for k in ws[0]} for lang, ws in by_lang.items() if ws}
 
@@ -502,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
             report.fact(f"idle {language} worker memory",
                         f"RSS {m['runner_rss']:.1f} MB (interpreter), PSS {m['pss_sum']:.1f} MB",
                         f"{m['processes']:.0f} processes: RSS sum {m['rss_sum']:.1f} MB, "
-                        f"USS sum {m['uss_sum']:.1f} MB, cgroup charge {m['cgroup']:.1f} MB")
+                        f"USS sum {m['uss_sum']:.1f} MB, cgroup charge {m['cgroup']:.1f} MB, "
+                        f"{m['faults']:.0f} page faults while built")
         print("CPU-bound overhead", flush=True)
         for language in ("python", "javascript"):
             c = cpu_overhead(warm, language, s.cpu_repeats, s.cpu_scale)
