@@ -69,9 +69,12 @@ def report(**fields):
     os.write(STATUS, (json.dumps(fields) + "\n").encode())
 
 
+# The common lines (ready, an exit code, a signal) are formatted here, not by the JSON
+# encoder: ~35 first-touch page faults less in each worker.
+READY = b'{"ready": true}\n'
+
+
 def report_number(field, value):
-    """report() for one integer field, as the common lines are (ready, exit code, signal):
-    no JSON encoder to fault in."""
     os.write(STATUS, b'{"%s": %d}\n' % (field.encode(), value))
 
 
@@ -209,7 +212,7 @@ def python_runner():
     exit_pipe = pipe_identity(EXIT)
     main = prepare_main()
     rehearse()
-    report_number("ready", 1)
+    os.write(STATUS, READY)
     os.close(STATUS)
     limit_self()
     try:
