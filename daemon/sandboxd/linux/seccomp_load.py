@@ -1,9 +1,10 @@
 """Installs a compiled seccomp program in the calling process (a worker's pid 1).
 
 The daemon compiles each profile's program once with libseccomp (linux/seccomp_policy.py) and
-hands the fork server the bytes when it starts it. This module needs ctypes alone: the fork
-server, whose heap every worker inherits, never imports libseccomp's binding, which with what
-it imports would be ~2.3 MB more of heap for each worker to copy at fork and tear down at exit.
+hands the fork server the bytes when it starts it. This module needs ctypes alone, so the fork
+server, whose address space every worker inherits, never imports libseccomp's binding: neither
+the library nor the binding is mapped into a run, and the fork server's anonymous memory is
+~150 kB smaller (6356 -> 6208 kB measured).
 """
 
 from __future__ import annotations
