@@ -159,6 +159,7 @@ class Service:
         pool = self.pools[spec.language]
         worker: Worker | None = None
         driver: RunDriver | None = None
+        deferred: _Deferred | None = None
         try:
             try:
                 worker, warm = await pool.acquire()
@@ -182,7 +183,7 @@ class Service:
             self.active.pop(run_id, None)
             if worker is not None:
                 if after_response is not None and driver is not None and driver.finished.is_set():
-                    self._release_later(pool, worker, after_response)
+                    deferred = self._release_later(pool, worker, after_response)
                 else:
                     pool.release(worker)
         self.runs_total += 1
@@ -190,7 +191,6 @@ class Service:
         if log.isEnabledFor(logging.INFO):
             # The line goes out with the worker's teardown, after the response, when that is
             # deferred: a journal record costs ~30 µs, the run's critical path needs none of it.
-            deferred = self._deferred.get(worker.id) if worker is not None else None
             announce = functools.partial(_log_finished, run_id, peer, spec.language, spec.code, result)
             if deferred is not None:
                 deferred.then.append(announce)
@@ -198,10 +198,11 @@ class Service:
                 announce()
         return result
 
-    def _release_later(self, pool: Pool, worker: Worker, after_response: AfterResponse) -> None:
+    def _release_later(self, pool: Pool, worker: Worker, after_response: AfterResponse) -> _Deferred:
         timer = asyncio.get_running_loop().call_later(TEARDOWN_DEFER_MAX_S, self._release, worker.id)
-        self._deferred[worker.id] = _Deferred(pool, worker, timer)
+        entry = self._deferred[worker.id] = _Deferred(pool, worker, timer)
         after_response(lambda: self._release(worker.id))
+        return entry
 
     def _release(self, worker_id: str) -> None:
         """Destroys a finished run's worker (and does what waited for it); the first of its

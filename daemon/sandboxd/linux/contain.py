@@ -70,10 +70,6 @@ class Blueprint(NamedTuple):
         return cls(**json.loads(data))
 
 
-def _report(line: dict[str, object]) -> None:
-    os.write(STATUS_FD, (json.dumps(line) + "\n").encode())
-
-
 def _write(path: str, text: str) -> None:
     """The zygote's writes into cgroup and /proc files: three system calls, not open()'s six."""
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -230,4 +226,4 @@ def _run_init(bp: Blueprint, seccomp: bytes) -> None:
         _enter_namespaces()
         _become_init(bp, seccomp)
     except BaseException as exc:
-        _report({"error": f"worker setup failed: {exc}"})
+        init_runner.report(error=f"worker setup failed: {exc}")
