@@ -35,6 +35,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
   | grep -v -e "^WARNING: Location" -e "DEPRECATION:" || true
-.venv/bin/python -c "import sandboxd, sandboxctl, prctl, pyseccomp, systemd.daemon" \
+.venv/bin/python -c "import sandboxd, sandboxctl, hpack, prctl, pyseccomp, systemd.daemon" \
   || { echo "setup: the venv is incomplete (see pip's output above)" >&2; exit 1; }
 echo "setup: ready (.venv/bin/sandboxd, .venv/bin/sandboxctl)"

@@ -1,20 +1,18 @@
-"""The client library: sync `Client` and asyncio `AsyncClient` over the daemon's Unix socket."""
+"""The client library's sync `Client`, and what it shares with `AsyncClient` (aio.py).
+
+The sync Client frames its gRPC calls itself (http2.py), so importing it does not import
+grpc (~50 ms) and starts none of grpc's threads in the caller's process."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-
-import grpc
-
 from ._pb.sandbox.v1 import sandbox_pb2 as pb
-from ._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
 from .errors import (
     DaemonUnavailable,
     PermissionDenied,
@@ -22,6 +20,7 @@ from .errors import (
     ResourceExhausted,
     SandboxError,
 )
+from .http2 import CallError, Connection
 from .result import Finding, Result, Usage
 
 DEFAULT_SOCKET = {"linux": "/run/sandboxd/sandboxd.sock", "darwin": "/var/run/sandboxd/sandboxd.sock"}
@@ -110,16 +109,16 @@ def build_request(code: str | bytes, language: str, *, stdin: bytes | str = b"",
         limits=limits, filename=_text("filename", filename), lint_policy=_text("--lint-policy", lint_policy))
 
 
-def translate(exc: grpc.RpcError, socket: str) -> SandboxError:
-    code = exc.code() if hasattr(exc, "code") else None
-    details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
+
+def translate(code: str, details: str, socket: str) -> SandboxError:
+    """A failed call (a grpc status name and its details) as the library's exception."""
+    if code == "INVALID_ARGUMENT":
         return RequestRejected(details)
-    if code == grpc.StatusCode.PERMISSION_DENIED:
+    if code == "PERMISSION_DENIED":
         return PermissionDenied(details)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+    if code == "RESOURCE_EXHAUSTED":
         return ResourceExhausted(details)
-    if code == grpc.StatusCode.UNAVAILABLE:
+    if code == "UNAVAILABLE":
         if not os.path.exists(socket):
             return DaemonUnavailable(f"no sandboxd socket at {socket} (is the daemon running?)")
         if not os.access(socket, os.R_OK | os.W_OK):
@@ -131,24 +130,26 @@ def translate(exc: grpc.RpcError, socket: str) -> SandboxError:
         if "Connection refused" in details or "connect" in details.lower():
             return DaemonUnavailable(f"sandboxd is not answering on {socket}")
         return DaemonUnavailable(details)
-    return SandboxError(f"{code.name if code else 'error'}: {details}")
+    return SandboxError(f"{code}: {details}")
 
 
-# The socket is local: HTTP/2's bandwidth-delay probing (a PING after received data, so
-# two PING round trips per call) only adds wake-ups; a fixed large window takes its place.
-LOCAL_TRANSPORT = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 8 << 20)]
-_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.enable_http_proxy", 0), *LOCAL_TRANSPORT]
+SERVICE = "/sandbox.v1.Sandbox/"
+USER_AGENT = "sandboxctl-python"
 
 
 class Client:
-    """Synchronous client. `execute` returns a Result; `stream` yields events as they happen."""
+    """Synchronous client. `execute` returns a Result; `stream` yields events as they happen.
+
+    Safe to share between threads: each call takes a connection of its own from a small pool
+    (one per call in flight), and a process forked from this one opens its own."""
 
     def __init__(self, socket: str | None = None, timeout: float | None = None) -> None:
         self.socket = resolve_socket(socket)
         self.timeout = timeout
-        self._channel = grpc.insecure_channel("unix:" + self.socket, options=_OPTIONS)
-        self._stub = pb_grpc.SandboxStub(self._channel)
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
 
     def __enter__(self) -> Client:
         return self
@@ -157,95 +158,87 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._channel.close()
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _take(self) -> Connection:
+        if self._pid != os.getpid():  # forked: the parent's connections (and lock) are its own
+            self._pid, self._lock, idle, self._idle = os.getpid(), threading.Lock(), self._idle, []
+            for conn in idle:
+                conn.close()
+        with self._lock:
+            if self._closed:
+                raise SandboxError("this Client is closed")
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.usable():
+                    return conn
+                conn.close()
+        return Connection(self.socket, MAX_MESSAGE, USER_AGENT)
+
+    def _give_back(self, conn: Connection) -> None:
+        with self._lock:
+            if conn.usable() and not self._closed and conn.pid == self._pid:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _messages(self, method: str, request: Any, timeout: float | None) -> Iterator[bytes]:
+        """The call's response messages. A call that could not have reached the daemon (its
+        connection was found dead while the request was going out, or the daemon refused the
+        stream) is made once more on a new connection; nothing else is repeated."""
+        body = request.SerializeToString()
+        for attempt in (1, 2):
+            conn: Connection | None = None
+            received = False
+            try:
+                conn = self._take()
+                for message in conn.call(SERVICE + method, body, timeout):
+                    received = True
+                    yield message
+                self._give_back(conn)
+                return
+            except CallError as exc:
+                if conn is not None:
+                    conn.close()
+                if attempt == 1 and exc.retryable and not received:
+                    continue
+                raise translate(exc.code, exc.details, self.socket) from None
+            except BaseException:
+                if conn is not None:
+                    conn.close()  # abandoned mid-call (the iterator closed, an interrupt)
+                raise
+
+    def _unary(self, method: str, request: Any, response: type, timeout: float | None) -> Any:
+        messages = list(self._messages(method, request, timeout))
+        if len(messages) != 1:
+            raise SandboxError(f"INTERNAL: {method} answered {len(messages)} messages, expected one")
+        return response.FromString(messages[0])
 
     def stream(self, code: str | bytes, language: str = "python", **kwargs: Any) -> Iterator[Event]:
         request = build_request(code, language, **kwargs)
-        call = self._stub.Execute(request, timeout=self.timeout, wait_for_ready=False)
-        try:
-            for message in call:
-                yield event_from_pb(message)
-        except grpc.RpcError as exc:
-            raise translate(exc, self.socket) from None
-        finally:
-            call.cancel()
+        for message in self._messages("Execute", request, self.timeout):
+            yield event_from_pb(pb.ExecuteEvent.FromString(message))
 
     def execute(self, code: str | bytes, language: str = "python", **kwargs: Any) -> Result:
         """The result only: one response message (the Run call) instead of a stream."""
-        try:
-            return result_from_pb(self._stub.Run(build_request(code, language, **kwargs), timeout=self.timeout,
-                                                 wait_for_ready=False))
-        except grpc.RpcError as exc:
-            raise translate(exc, self.socket) from None
-
-    def _unary(self, method: str, request: Any) -> Any:
-        try:
-            return getattr(self._stub, method)(request, timeout=self.timeout or 30)
-        except grpc.RpcError as exc:
-            raise translate(exc, self.socket) from None
+        return result_from_pb(self._unary("Run", build_request(code, language, **kwargs), pb.Result, self.timeout))
 
     def cancel(self, run_id: str) -> bool:
-        return bool(self._unary("Cancel", pb.CancelRequest(id=run_id)).cancelled)
+        return bool(self._unary("Cancel", pb.CancelRequest(id=run_id), pb.CancelResponse, self.timeout or 30).cancelled)
 
     def status(self) -> pb.StatusResponse:
-        return self._unary("GetStatus", pb.StatusRequest())
+        return self._unary("GetStatus", pb.StatusRequest(), pb.StatusResponse, self.timeout or 30)
 
     def capabilities(self) -> pb.CapabilitiesResponse:
-        return self._unary("GetCapabilities", pb.CapabilitiesRequest())
+        return self._unary("GetCapabilities", pb.CapabilitiesRequest(), pb.CapabilitiesResponse, self.timeout or 30)
 
     def lint(self, code: str | bytes, language: str) -> pb.LintResponse:
         data = code.encode() if isinstance(code, str) else code
-        return self._unary("Lint", pb.LintRequest(language=language, code=data))
+        return self._unary("Lint", pb.LintRequest(language=language, code=data), pb.LintResponse, self.timeout or 30)
 
     def rules(self) -> pb.LintResponse:
-        return self._unary("Lint", pb.LintRequest())
-
-
-class AsyncClient:
-    """asyncio client with the same methods as Client, as coroutines / async iterators."""
-
-    def __init__(self, socket: str | None = None, timeout: float | None = None) -> None:
-        self.socket = resolve_socket(socket)
-        self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel("unix:" + self.socket, options=_OPTIONS)
-        self._stub = pb_grpc.SandboxStub(self._channel)
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def stream(self, code: str | bytes, language: str = "python", **kwargs: Any) -> AsyncIterator[Event]:
-        call = self._stub.Execute(build_request(code, language, **kwargs), timeout=self.timeout)
-        try:
-            async for message in call:
-                yield event_from_pb(message)
-        except grpc.RpcError as exc:
-            raise translate(exc, self.socket) from None
-        finally:
-            call.cancel()
-
-    async def execute(self, code: str | bytes, language: str = "python", **kwargs: Any) -> Result:
-        try:
-            return result_from_pb(await self._stub.Run(build_request(code, language, **kwargs), timeout=self.timeout))
-        except grpc.RpcError as exc:
-            raise translate(exc, self.socket) from None
-
-    async def _unary(self, method: str, request: Any) -> Any:
-        try:
-            return await getattr(self._stub, method)(request, timeout=self.timeout or 30)
-        except grpc.RpcError as exc:
-            raise translate(exc, self.socket) from None
-
-    async def cancel(self, run_id: str) -> bool:
-        return bool((await self._unary("Cancel", pb.CancelRequest(id=run_id))).cancelled)
-
-    async def status(self) -> pb.StatusResponse:
-        return await self._unary("GetStatus", pb.StatusRequest())
-
-    async def capabilities(self) -> pb.CapabilitiesResponse:
-        return await self._unary("GetCapabilities", pb.CapabilitiesRequest())
+        return self._unary("Lint", pb.LintRequest(), pb.LintResponse, self.timeout or 30)

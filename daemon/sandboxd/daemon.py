@@ -28,7 +28,7 @@ import time
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sandboxctl._pb.sandbox.v1 import sandbox_pb2_grpc as pb_grpc
-from sandboxctl.client import LOCAL_TRANSPORT
+from sandboxctl.aio import LOCAL_TRANSPORT
 
 from . import config as config_mod
 from . import logs
