@@ -253,8 +253,10 @@ class Connection:
     # Sending
 
     def _send(self, data: bytes) -> None:
+        """MSG_NOSIGNAL: a caller that restored SIGPIPE's default must get an error here, not
+        die, when the daemon has gone."""
         try:
-            self.sock.sendall(data)
+            self.sock.sendall(data, socket.MSG_NOSIGNAL)
         except OSError as exc:
             self.close()
             raise CallError("UNAVAILABLE", f"Socket closed ({exc.strerror or exc})") from None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -188,3 +190,31 @@ def test_a_deadline_resets_the_stream_and_leaves_the_connection_usable(peer_path
         conn.unary("/t/Slow", b"", 0.2)
     assert done.wait(10) and peer.error is None, peer.error
     assert conn.usable()
+
+
+
+def test_a_closed_peer_is_an_error_even_with_sigpipe_at_its_default(peer_path: str) -> None:
+    """A send to a connection the daemon has closed: with SIGPIPE at its default (as many
+    command-line programs set it) that must be an exception, not the caller's death."""
+    script = f"""
+import signal, socket, threading
+from sandboxctl.http2 import CallError, Connection
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+listener = socket.socket(socket.AF_UNIX)
+listener.bind({peer_path!r})
+listener.listen(1)
+def serve():
+    peer, _ = listener.accept()
+    peer.recv(1 << 16)
+    peer.close()
+server = threading.Thread(target=serve)
+server.start()
+conn = Connection({peer_path!r}, 1 << 20, "test")
+server.join()
+try:
+    conn.unary("/t/Late", b"", 5)
+except CallError as exc:
+    print(exc.code, exc.retryable)
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert (p.returncode, p.stdout) == (0, b"UNAVAILABLE True\n"), p.stderr.decode()
