@@ -7,8 +7,10 @@ sockets with their own cgroup parents, and measures:
 
 - hello world in Python and JavaScript through the client library and through the
   `sandboxctl` CLI: p50/p90/p99, warm pool vs pool disabled (cold);
-- the same programs under bubblewrap with an equivalent isolation set, and bare interpreters
-  (clean environment), with the ratios sandboxd/bwrap and sandboxd/bare;
+- the same programs under bubblewrap with an equivalent isolation set (its namespaces, the
+  worker's own seccomp filter, a cgroup per run with the worker's limits), bwrap with its
+  namespaces alone, and bare interpreters (clean environment), with the ratios
+  sandboxd/bwrap and sandboxd/bare;
 - sustained throughput of trivial Python runs with 8 concurrent clients, and the pool's build
   rate when refilling from empty;
 - the memory of one idle warm worker per language (RSS, PSS, USS via psutil; the cgroup charge);
@@ -34,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +105,7 @@ class Row:
 class Report:
     host: str
     latency: list[Row] = field(default_factory=list)
-    ratios: list[tuple[str, float, float, float]] = field(default_factory=list)
+    ratios: list[tuple[str, float, float, float, float]] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)  # (what, value, detail)
 
     def fact(self, what: str, value: str, detail: str = "") -> None:
@@ -291,6 +294,77 @@ def process_latency(argv: list[str], runs: int) -> list[float]:
     return samples
 
 
+
+def _own_cgroups() -> dict[str, str]:
+    """This thread's cgroup per v1 controller ("" on v2: the unified path), to come back to."""
+    own = {}
+    for line in Path("/proc/thread-self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            own[c] = path
+    return own
+
+
+def _move_thread(cgroup_dirs: dict[str, str]) -> None:
+    """Puts the calling thread (v1: its `tasks` file) or process (v2) into the given cgroups;
+    a child it starts then begins there, as a sandbox launcher's child does."""
+    for controller, path in cgroup_dirs.items():
+        if controller:
+            target, what = f"{path}/tasks", threading.get_native_id()
+        else:
+            target, what = f"{path}/cgroup.procs", os.getpid()
+        with open(target, "w") as f:
+            f.write(str(what))
+
+
+def bwrap_isolated_latency(language: str, code: str, runs: int) -> list[float]:
+    """bwrap with the rest of a worker's isolation set: the worker's own compiled seccomp
+    filter (--seccomp) and a fresh cgroup per run with the worker's default memory and
+    process limits, made before the run and joined by bwrap. Timed from making the cgroup to
+    the program's exit; removing the cgroup afterwards is not timed (sandboxd removes its
+    worker's cgroup off the response path too). Landlock has no bwrap option, and rlimits
+    (microseconds of setrlimit) are left out: both would only make bwrap slower."""
+    from sandboxd.config import Limits
+    from sandboxd.linux import cgroups, seccomp_policy
+
+    profile = seccomp_policy.NODE if language == "javascript" else seccomp_policy.PYTHON
+    program = seccomp_policy.program(profile)
+    limits = Limits()
+    hierarchy = cgroups.Hierarchy(f"sandboxd-bench-bwrap-{secrets.token_hex(3)}")
+    own = _own_cgroups()
+    argv = bwrap_argv(language, code)
+    cut = argv.index("--")
+    samples = []
+    try:
+        for i in range(runs + 2):
+            t = time.perf_counter()
+            cg = hierarchy.create(f"run{i}", int(limits.memory_mb) << 20, limits.max_processes + 1)
+            dirs = cg.paths if isinstance(cg, cgroups.V1Cgroup) else {"": cg.path}  # type: ignore[attr-defined]
+            r, w = os.pipe()
+            os.write(w, program)
+            os.close(w)
+            _move_thread(dirs)
+            try:
+                p = subprocess.Popen([*argv[:cut], "--seccomp", str(r), *argv[cut:]], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=BARE_ENV, pass_fds=(r,))
+            finally:
+                _move_thread({c: f"{CGROUP_ROOT}/{c}{own[c]}" if c else f"{CGROUP_ROOT}{own['']}" for c in dirs})
+                os.close(r)
+            out, err = p.communicate()
+            ms = (time.perf_counter() - t) * 1000
+            if p.returncode != 0 or out != b"hello\n":
+                raise RuntimeError(f"bwrap with seccomp and a cgroup failed ({p.returncode}): "
+                                   f"{err.decode(errors='replace')[-500:]}")
+            if not cg.kill_and_remove():
+                raise RuntimeError(f"could not remove the bench's bwrap cgroup run{i}")
+            if i >= 2:
+                samples.append(ms)
+    finally:
+        parents = hierarchy.parents.values() if hierarchy.version == 1 else [hierarchy.parent]
+        for parent in parents:
+            os.rmdir(parent)
+    return samples
+
 def _throughput_client(socket: str, seconds: float, barrier, results) -> None:
     """One of the concurrent clients (its own process): trivial runs until the time is up."""
     with Client(socket) as c:
@@ -445,10 +519,11 @@ def render_markdown(table: list[list[str]]) -> str:
 
 
 def tables(report: Report) -> list[tuple[str, list[list[str]]]]:
-    ratio = [["hello world, p50", "sandboxd warm ms", "bwrap ms", "bare ms", "sandboxd/bwrap", "sandboxd/bare"]]
-    for name, ours, bw, bare in report.ratios:
-        ratio.append([name, f"{ours:.2f}", f"{bw:.2f}", f"{bare:.2f}", f"{ours / bw:.3f} ({bw / ours:.1f}x faster)",
-                      f"{ours / bare:.3f} ({bare / ours:.1f}x faster)"])
+    ratio = [["hello world, p50", "sandboxd warm ms", "bwrap ms", "bwrap, namespaces only ms", "bare ms",
+              "sandboxd/bwrap", "sandboxd/bwrap namespaces only", "sandboxd/bare"]]
+    for name, ours, bw, bw_ns, bare in report.ratios:
+        ratio.append([name, f"{ours:.2f}", f"{bw:.2f}", f"{bw_ns:.2f}", f"{bare:.2f}",
+                      *(f"{ours / base:.3f} ({base / ours:.1f}x faster)" for base in (bw, bw_ns, bare))])
     facts = [["measure", "value", "detail"]] + [list(f) for f in report.facts]
     return [("Latency", latency_table(report.latency)), ("Against bubblewrap and bare interpreters", ratio),
             ("Throughput, build rate, memory, CPU", facts)]
@@ -492,14 +567,17 @@ def main(argv: list[str] | None = None) -> int:
                           "includes starting the CLI's interpreter")
                 report.latency.append(row)
                 print(f"  {row.name}: p50 {row.q(50):.2f} ms", flush=True)
-            bw = Row(f"{language} bwrap + interpreter", process_latency(bwrap_argv(language, HELLO[language]),
-                                                                          s.proc_runs))
+            bw = Row(f"{language} bwrap + interpreter", bwrap_isolated_latency(language, HELLO[language], s.proc_runs),
+                     "namespaces, the worker's seccomp filter, a cgroup per run with its limits")
+            bw_ns = Row(f"{language} bwrap + interpreter, namespaces only",
+                        process_latency(bwrap_argv(language, HELLO[language]), s.proc_runs))
             bare = Row(f"{language} bare interpreter", process_latency(bare_argv(language, HELLO[language]),
                                                                         s.proc_runs),
                        "python3 -I -S" if language == "python" else "node, clean env")
-            report.latency += [bw, bare]
-            print(f"  {bw.name}: p50 {bw.q(50):.2f} ms; {bare.name}: p50 {bare.q(50):.2f} ms", flush=True)
-            report.ratios.append((language, hello[(language, "warm")].q(50), bw.q(50), bare.q(50)))
+            report.latency += [bw, bw_ns, bare]
+            print(f"  {bw.name}: p50 {bw.q(50):.2f} ms; {bw_ns.name}: p50 {bw_ns.q(50):.2f} ms; "
+                  f"{bare.name}: p50 {bare.q(50):.2f} ms", flush=True)
+            report.ratios.append((language, hello[(language, "warm")].q(50), bw.q(50), bw_ns.q(50), bare.q(50)))
         for language in ("python", "javascript"):
             p = warm.pool(language)
             report.fact(f"{language} hand-over in the daemon (status)",
@@ -550,7 +628,8 @@ def main(argv: list[str] | None = None) -> int:
             "host": report.host,
             "latency": {r.name: {"p50": r.q(50), "p90": r.q(90), "p99": r.q(99), "n": len(r.samples)}
                         for r in report.latency},
-            "ratios": [{"language": n, "sandboxd_ms": o, "bwrap_ms": b, "bare_ms": a} for n, o, b, a in report.ratios],
+            "ratios": [{"language": n, "sandboxd_ms": o, "bwrap_ms": b, "bwrap_namespaces_only_ms": bn, "bare_ms": a}
+                       for n, o, b, bn, a in report.ratios],
             "facts": [{"what": w, "value": v, "detail": d} for w, v, d in report.facts],
         }, indent=2))
     return 0

@@ -21,10 +21,12 @@ def test_bench_quick_produces_every_section(tmp_path: Path) -> None:
     data = json.loads(raw.read_text())
     for language in ("python", "javascript"):
         for row in ("client library, warm", "client library, cold", "sandboxctl CLI, warm",
-                    "sandboxctl CLI, cold", "bwrap + interpreter", "bare interpreter"):
+                    "sandboxctl CLI, cold", "bwrap + interpreter", "bwrap + interpreter, namespaces only",
+                    "bare interpreter"):
             stats = data["latency"][f"{language} {row}"]
             assert stats["n"] > 0 and 0 < stats["p50"] <= stats["p99"], (language, row, stats)
     assert {r["language"] for r in data["ratios"]} == {"python", "javascript"}
+    assert all(r["bwrap_ms"] > 0 and r["bwrap_namespaces_only_ms"] > 0 for r in data["ratios"])
     facts = {f["what"] for f in data["facts"]}
     for what in ("idle python worker memory", "idle javascript worker memory", "CPU-bound python, sandboxed/bare",
                  "trivial Python runs/s, 8 clients", "python pool build rate", "javascript pool build rate"):
