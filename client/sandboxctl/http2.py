@@ -32,6 +32,11 @@ DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDO
 END_STREAM = ACK = 0x1
 END_HEADERS, PADDED, PRIORITY_FLAG = 0x4, 0x8, 0x20
 SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 2, 4, 5
+# An identifier from HTTP/2's unassigned range. Every other server ignores a setting it does
+# not know (RFC 9113 §6.5.2); sandboxd's front end reads it as "serve me in the event loop"
+# (sandboxd/http2_server.py). The value is the version of that subset: 1.
+SETTINGS_SANDBOXD_LOCAL = 0x5BD0
+MAX_FRAME = (1 << 24) - 1
 CANCEL, REFUSED_STREAM = 0x8, 0x7
 MAX_WINDOW = (1 << 31) - 1
 DEFAULT_WINDOW = 65535
@@ -108,6 +113,12 @@ def grpc_timeout(seconds: float) -> str:
     return f"{ms}m" if ms < 100_000_000 else f"{min(math.ceil(seconds), 99_999_999)}S"
 
 
+def percent_encode(text: str) -> str:
+    """grpc-message's encoding: bytes outside printable ASCII, and '%', as %XX (of UTF-8)."""
+    return "".join(c if " " <= c <= "~" and c != "%" else "".join(f"%{b:02X}" for b in c.encode())
+                   for c in text)
+
+
 def status_of(trailers: dict[bytes, bytes]) -> tuple[str, str]:
     raw = trailers.get(b"grpc-status")
     if raw is None:
@@ -173,7 +184,9 @@ class Connection:
         self.broken = False
         self.block: tuple[int, int, bytearray] | None = None  # a header block awaiting CONTINUATION
         self.stream: _Stream | None = None
-        settings = SETTING.pack(SETTINGS_ENABLE_PUSH, 0) + SETTING.pack(SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW)
+        settings = b"".join(SETTING.pack(key, value) for key, value in (
+            (SETTINGS_ENABLE_PUSH, 0), (SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW),
+            (SETTINGS_MAX_FRAME_SIZE, MAX_FRAME), (SETTINGS_SANDBOXD_LOCAL, 1)))
         self._send(PREFACE + frame(SETTINGS, 0, 0, settings)
                    + frame(WINDOW_UPDATE, 0, 0, (MAX_WINDOW - DEFAULT_WINDOW).to_bytes(4, "big")))
 

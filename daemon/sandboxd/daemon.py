@@ -34,6 +34,7 @@ from . import config as config_mod
 from . import logs
 from .backend import Backend
 from .config import Config
+from .http2_server import methods_of
 from .metrics import MetricsServer
 from .notify import notify, watchdog_interval_s
 from .peer import Relay, forget_policies, socket_group
@@ -83,13 +84,16 @@ def prepare_private_dir(socket_path: str) -> str:
     return path
 
 
-def message_limits(cfg: Config) -> list[tuple[str, int]]:
-    """gRPC's own size limits sit above the request caps, so an oversized request reaches
-    admission and gets its clear message rather than gRPC's generic one."""
+def receive_limit(cfg: Config) -> int:
+    """The largest request message either transport accepts: above the request caps, so an
+    oversized request reaches admission and gets its clear message rather than a generic one."""
     caps = cfg.requests
-    receive = caps.max_code_bytes + caps.max_stdin_bytes + caps.max_files_bytes + (4 << 20)
+    return max(80 << 20, caps.max_code_bytes + caps.max_stdin_bytes + caps.max_files_bytes + (4 << 20))
+
+
+def message_limits(cfg: Config) -> list[tuple[str, int]]:
     send = 2 * cfg.max_limits.max_output_bytes + (4 << 20)
-    return [("grpc.max_receive_message_length", max(80 << 20, receive)),
+    return [("grpc.max_receive_message_length", receive_limit(cfg)),
             ("grpc.max_send_message_length", max(80 << 20, send)), *LOCAL_TRANSPORT]
 
 
@@ -233,7 +237,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         private_sock = os.path.join(private_dir, "s")
         server = grpc.aio.server(options=message_limits(self.cfg))
-        pb_grpc.add_SandboxServicer_to_server(SandboxServicer(self.service), server)
+        servicer = SandboxServicer(self.service)
+        pb_grpc.add_SandboxServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         server.add_insecure_port("unix:" + private_sock)
@@ -248,7 +253,7 @@ class Daemon:
                 log.error("event=cannot_start error=%r", f"cannot set up {self.socket_path}: {exc}")
                 print(f"sandboxd: cannot set up {self.socket_path}: {exc}", file=sys.stderr)
                 return 1
-            relay = Relay(public, private_sock)
+            relay = Relay(public, private_sock, methods_of(servicer), receive_limit(self.cfg))
             await relay.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop_signal)

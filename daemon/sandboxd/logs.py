@@ -97,3 +97,6 @@ def setup(level: str) -> None:
         handler.setFormatter(LineFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # hpack logs every header it decodes at DEBUG (the request's headers, a record each):
+    # never the daemon's events, and a journal that falls behind would stall the loop.
+    logging.getLogger("hpack").setLevel(logging.WARNING)

@@ -1,4 +1,7 @@
-"""Who is calling: SO_PEERCRED on our own accept loop, relayed to the private gRPC server.
+"""Who is calling: SO_PEERCRED on our own accept loop, then served or relayed.
+
+A connection that asks for it in its first SETTINGS frame (the library's sync Client) is
+served in this loop by http2_server; every other one is relayed to the private gRPC server.
 
 grpcio exposes no peer credentials (and would re-bind a socket a live daemon holds), so the
 public socket is ours: each accepted connection's uid/gid/pid is read from the kernel, and
@@ -22,15 +25,18 @@ import pwd
 import secrets
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import Config
+from .http2_server import Connection, Method, wants_local
 
 log = logging.getLogger("sandboxd.peer")
 
 PREFIX = "sandboxd-peer"
 HIGH_WATER = 1 << 20
 CHUNK = 1 << 16
+HEAD_MAX = 4096  # a connection's first frame is its SETTINGS: a few dozen bytes
 
 
 @dataclass(frozen=True)
@@ -127,11 +133,14 @@ class _Pump(asyncio.BufferedProtocol):
     256 KiB bytes object per read, which glibc may serve by mmap, trimmed by mremap and
     munmap (three system calls and a page fault on every gRPC message, seen under strace)."""
 
-    def __init__(self) -> None:
+    def __init__(self, route: Callable[[bytes], None] | None = None) -> None:
         self.transport: asyncio.Transport | None = None
         self.other: _Pump | None = None
         self.buffer: list[bytes] = []
         self.chunk = bytearray(CHUNK)
+        # An accepted connection's pump first collects the bytes that say where it goes.
+        self.route = route
+        self.head = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -143,6 +152,13 @@ class _Pump(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         # A copy: the transport may keep what it could not send yet, and the buffer is reused.
         data = bytes(memoryview(self.chunk)[:nbytes])
+        if self.route is not None:
+            self.head += data
+            if wants_local(self.head) is None and len(self.head) < HEAD_MAX:
+                return
+            route, self.route = self.route, None
+            route(self.head)
+            return
         other = self.other
         if other is not None and other.transport is not None:
             other.transport.write(data)
@@ -176,13 +192,18 @@ class _Pump(asyncio.BufferedProtocol):
 
 
 class Relay:
-    """Accepts on the public socket and relays each connection to the private gRPC socket."""
+    """Accepts on the public socket; serves each connection that asks for it in this loop
+    (http2_server.py) and relays every other one to the private gRPC socket."""
 
-    def __init__(self, public: socket.socket, private_path: str) -> None:
+    def __init__(self, public: socket.socket, private_path: str, methods: dict[str, Method],
+                 max_receive: int) -> None:
         self.public = public
         self.private_path = private_path
+        self.methods = methods
+        self.max_receive = max_receive
         self.server: asyncio.base_events.Server | None = None
         self._links: set[asyncio.Task[None]] = set()
+        self.local: set[Connection] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -190,21 +211,33 @@ class Relay:
 
     def _accepted(self) -> _Pump:
         pump = _Pump()
-        original = pump.connection_made
-
-        def made(transport: asyncio.BaseTransport) -> None:
-            original(transport)
-            task = asyncio.ensure_future(self._link(pump, transport))
-            self._links.add(task)
-            task.add_done_callback(self._links.discard)
-
-        pump.connection_made = made  # type: ignore[method-assign]
+        pump.route = lambda head: self._route(pump, head)
         return pump
 
-    async def _link(self, inbound: _Pump, transport: asyncio.BaseTransport) -> None:
-        sock: socket.socket = transport.get_extra_info("socket")
+    def _route(self, pump: _Pump, head: bytes) -> None:
+        transport = pump.transport
+        assert transport is not None
         try:
-            uid, gid, pid = peer_of(sock)
+            uid, gid, pid = peer_of(transport.get_extra_info("socket"))
+        except OSError as exc:
+            log.error("event=relay_failed error=%r", str(exc))
+            transport.close()
+            return
+        local = bool(wants_local(head))
+        log.debug("event=peer_connected peer_uid=%d peer_gid=%d peer_pid=%d transport=%s",
+                  uid, gid, pid, "local" if local else "grpc")
+        if local:
+            conn = Connection(self.methods, f"unix:@{encode_name(uid, gid, pid)}", self.max_receive, self.local.discard)
+            self.local.add(conn)
+            conn.adopt(transport, head)
+            return
+        pump.buffer.append(head)
+        task = asyncio.ensure_future(self._link(pump, transport, uid, gid, pid))
+        self._links.add(task)
+        task.add_done_callback(self._links.discard)
+
+    async def _link(self, inbound: _Pump, transport: asyncio.BaseTransport, uid: int, gid: int, pid: int) -> None:
+        try:
             out = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             out.bind("\0" + encode_name(uid, gid, pid))
             out.setblocking(False)
@@ -218,11 +251,12 @@ class Relay:
             return
         outbound.other = inbound
         inbound.connect(outbound)
-        log.debug("event=peer_connected peer_uid=%d peer_gid=%d peer_pid=%d", uid, gid, pid)
 
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
+        for conn in list(self.local):
+            conn.close()
 
 
 def socket_group(name: str) -> int | None:
