@@ -35,7 +35,13 @@ from sandboxctl._pb.sandbox.v1 import sandbox_pb2 as pb
 log = logging.getLogger("sandboxd.http2_server")
 
 SERVICE = "sandbox.v1.Sandbox"
-PROTOCOL_ERROR = 0x1
+PROTOCOL_ERROR, REFUSED_STREAM, ENHANCE_YOUR_CALM = 0x1, 0x7, 0xB
+SETTINGS_MAX_CONCURRENT_STREAMS = 3
+# What one connection may make the daemon hold. The library's Client has one call in flight
+# per connection; these bound what any other peer speaking this subset can cost.
+MAX_STREAMS = 64
+MAX_HEADER_BLOCK = 64 << 10  # as hpack's own header-list limit
+MAX_FRAME = 1 << 20
 STATUS = {c.name: c.value[0] for c in grpc.StatusCode}
 _RESPONSE_HEADERS = b"\x88" + h2.hpack_literal(31, "application/grpc")  # :status 200 (static 8)
 
@@ -145,11 +151,13 @@ class Connection(asyncio.Protocol):
         self.unacked = 0
         self.window_open = asyncio.Event()
         self.closing = False
+        self.buffered = 0  # request bytes held for streams not yet dispatched
 
     def adopt(self, transport: asyncio.Transport, head: bytes) -> None:
         self.transport = transport
-        settings = h2.SETTING.pack(h2.SETTINGS_INITIAL_WINDOW_SIZE, h2.MAX_WINDOW) + h2.SETTING.pack(
-            h2.SETTINGS_MAX_FRAME_SIZE, h2.MAX_FRAME)
+        settings = b"".join(h2.SETTING.pack(key, value) for key, value in (
+            (h2.SETTINGS_INITIAL_WINDOW_SIZE, h2.MAX_WINDOW), (h2.SETTINGS_MAX_FRAME_SIZE, MAX_FRAME),
+            (SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS)))
         transport.write(h2.frame(h2.SETTINGS, 0, 0, settings) + h2.frame(
             h2.WINDOW_UPDATE, 0, 0, (h2.MAX_WINDOW - h2.DEFAULT_WINDOW).to_bytes(4, "big")))
         transport.set_protocol(self)
@@ -172,7 +180,7 @@ class Connection(asyncio.Protocol):
         while len(self.buffer) >= h2.HEADER.size and not self.closing:
             high, low, kind, flags, stream_id = h2.HEADER.unpack_from(self.buffer)
             length = high << 16 | low
-            if length > h2.MAX_FRAME:
+            if length > MAX_FRAME:
                 return self._fail("frame larger than SETTINGS_MAX_FRAME_SIZE")
             end = h2.HEADER.size + length
             if len(self.buffer) < end:
@@ -182,7 +190,7 @@ class Connection(asyncio.Protocol):
             try:
                 reply = self._handle(kind, flags, stream_id & h2.MAX_WINDOW, payload)
             except _ProtocolError as exc:
-                return self._fail(str(exc))
+                return self._fail(str(exc), exc.error)
             if reply:
                 out.append(reply)
         if self.unacked >= h2.MAX_WINDOW // 2:
@@ -216,6 +224,9 @@ class Connection(asyncio.Protocol):
             stream = self.streams.get(stream_id)
             if stream is not None and stream.task is not None:
                 stream.task.cancel()
+            elif stream is not None:  # reset before its request was whole
+                self.buffered -= len(stream.body)
+                del self.streams[stream_id]
         elif kind == h2.GOAWAY:
             self.closing_when_idle()
         elif kind == h2.PUSH_PROMISE:
@@ -227,8 +238,13 @@ class Connection(asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is None or stream.task is not None:
             return  # a stream already answered (or reset): its late data is only counted
-        stream.body += _unpad(flags, payload)
-        if len(stream.body) > self.max_receive + 5:
+        data = _unpad(flags, payload)
+        stream.body += data
+        self.buffered += len(data)
+        if self.buffered > self.max_receive + h2.MESSAGE_PREFIX.size:
+            self._answer_now(stream, STATUS["RESOURCE_EXHAUSTED"],
+                             f"requests on this connection hold more than {self.max_receive} bytes")
+        elif len(stream.body) > self.max_receive + 5:
             self._answer_now(stream, STATUS["RESOURCE_EXHAUSTED"],
                              f"Received message larger than max ({len(stream.body) - 5} vs. {self.max_receive})")
         elif flags & h2.END_STREAM:
@@ -244,6 +260,8 @@ class Connection(asyncio.Protocol):
             if self.block is None or self.block[0] != stream_id:
                 raise _ProtocolError("CONTINUATION without its HEADERS")
             self.block[2].extend(payload)
+        if len(self.block[2]) > MAX_HEADER_BLOCK:
+            raise _ProtocolError(f"a header block larger than {MAX_HEADER_BLOCK} bytes", ENHANCE_YOUR_CALM)
         if not flags & h2.END_HEADERS:
             return
         block_id, first_flags, data = self.block  # type: ignore[misc]
@@ -257,6 +275,9 @@ class Connection(asyncio.Protocol):
         if block_id % 2 == 0 or block_id <= self.last_stream:
             raise _ProtocolError(f"stream {block_id} cannot be opened by the client")
         self.last_stream = block_id
+        if len(self.streams) >= MAX_STREAMS:
+            self._write([h2.frame(h2.RST_STREAM, 0, block_id, REFUSED_STREAM.to_bytes(4, "big"))])
+            return
         timeout = fields.get(b"grpc-timeout")
         stream = self.streams[block_id] = _Stream(block_id, self.peer_window,
                                                   fields.get(b":path", b"").decode("utf-8", "replace"),
@@ -288,6 +309,8 @@ class Connection(asyncio.Protocol):
         if method is None:
             return self._answer_now(stream, STATUS["UNIMPLEMENTED"], f"Method not found: {stream.path}")
         body = stream.body
+        self.buffered -= len(body)
+        stream.body = bytearray()
         if len(body) < h2.MESSAGE_PREFIX.size:
             return self._answer_now(stream, STATUS["INTERNAL"], "the request carried no message")
         compressed, length = h2.MESSAGE_PREFIX.unpack_from(body)
@@ -298,7 +321,6 @@ class Connection(asyncio.Protocol):
             request = method.request.FromString(bytes(body[h2.MESSAGE_PREFIX.size:]))
         except DecodeError as exc:
             return self._answer_now(stream, STATUS["INTERNAL"], f"cannot parse the request: {exc}")
-        stream.body = bytearray()
         stream.task = asyncio.ensure_future(self._serve(stream, method, request))
         if stream.timeout is not None:
             stream.timer = asyncio.get_running_loop().call_later(stream.timeout, self._expire, stream)
@@ -383,6 +405,8 @@ class Connection(asyncio.Protocol):
 
     def _answer_now(self, stream: _Stream, code: int, details: str) -> None:
         """A status without a call (the request never reached a handler): trailers only."""
+        self.buffered -= len(stream.body)
+        stream.body = bytearray()
         block = _RESPONSE_HEADERS + h2.hpack_literal("grpc-status", str(code)) + h2.hpack_literal(
             "grpc-message", h2.percent_encode(details))
         self.streams.pop(stream.id, None)  # answered: its late data is only counted
@@ -413,10 +437,21 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str, error: int = PROTOCOL_ERROR) -> None:
         log.warning("event=local_protocol_error peer=%s error=%r", self.peer, why)
-        self._goaway(PROTOCOL_ERROR)
+        self._goaway(error)
         self.close()
+
+    # A peer that does not read what it is sent is not read from either: asyncio calls these
+    # around its write buffer's high-water mark, so PINGs or calls it never collects cannot
+    # fill the daemon's memory.
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -429,7 +464,9 @@ class Connection(asyncio.Protocol):
 
 
 class _ProtocolError(Exception):
-    pass
+    def __init__(self, why: str, error: int = PROTOCOL_ERROR) -> None:
+        super().__init__(why)
+        self.error = error
 
 
 def _unpad(flags: int, payload: bytes) -> bytes:

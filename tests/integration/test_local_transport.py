@@ -40,7 +40,10 @@ class Raw:
 
     def frame(self) -> tuple[int, int, int, bytes] | None:
         while len(self.buffer) < 9 or len(self.buffer) < 9 + int.from_bytes(self.buffer[:3], "big"):
-            chunk = self.sock.recv(1 << 16)
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except ConnectionResetError:  # closed with our bytes unread: what it sent came first
+                return None
             if not chunk:
                 return None
             self.buffer += chunk
@@ -156,3 +159,50 @@ def test_grpc_timeouts_parse_in_every_unit() -> None:
     assert parse_timeout(b"2S") == 2.0 and parse_timeout(b"1H") == 3600.0
     assert parse_timeout(b"250u") == 250e-6
     assert parse_timeout(b"123456789m") is None and parse_timeout(b"m") is None and parse_timeout(b"5x") is None
+
+
+def test_what_one_connection_may_hold_is_bounded(shared_daemon: Daemon, client: Client) -> None:
+    """Streams past the advertised limit are refused, a header block may not grow without end
+    (CONTINUATION flood), and a peer that never reads stops being read."""
+    raw = Raw(shared_daemon.socket)
+    for stream in range(1, 2 * 65, 2):  # 65 requests that never finish sending
+        raw.sock.sendall(h2.frame(h2.HEADERS, h2.END_HEADERS, stream, h2.request_headers(RUN, None, "raw")))
+    while (got := raw.frame()) is not None and got[0] != h2.RST_STREAM:
+        pass
+    assert got is not None and got[2] == 129 and int.from_bytes(got[3], "big") == 0x7  # REFUSED_STREAM
+    raw.sock.close()
+
+    raw = Raw(shared_daemon.socket)
+    raw.sock.sendall(h2.frame(h2.HEADERS, 0, 1, b"\x82"))
+    block = h2.frame(h2.CONTINUATION, 0, 1, b"\x82" * 16384)
+    try:
+        for _ in range(8):
+            raw.sock.sendall(block)
+    except OSError:
+        pass  # the daemon may close first
+    frames = []
+    while (got := raw.frame()) is not None:
+        frames.append(got)
+    assert [int.from_bytes(f[3][4:8], "big") for f in frames if f[0] == h2.GOAWAY] == [0xB]  # ENHANCE_YOUR_CALM
+
+    raw = Raw(shared_daemon.socket)
+    raw.sock.settimeout(3)
+    pings = h2.frame(h2.PING, 0, 0, b"12345678") * 4096
+    sent = 0
+    try:
+        while sent < 256 << 20:
+            raw.sock.sendall(pings)
+            sent += len(pings)
+    except TimeoutError:
+        pass
+    assert sent < 256 << 20
+    time.sleep(2)  # a daemon still reading would have emptied our send queue by now
+    raw.sock.settimeout(1)
+    try:
+        raw.sock.send(pings)
+        still_reading = True
+    except TimeoutError:
+        still_reading = False
+    assert not still_reading, "the daemon kept reading from a peer that reads none of its answers"
+    raw.sock.close()
+    assert client.execute("print('still serving')").stdout == "still serving\n"
