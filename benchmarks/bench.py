@@ -85,7 +85,7 @@ class Settings:
     def make(cls, quick: bool) -> Settings:
         if quick:
             return cls(True, 8, 4, 2, 4, 1.0, 1, 4, 0.02)
-        return cls(False, 300, 60, 30, 60, 10.0, 5, 16, 1.0)
+        return cls(False, 300, 60, 30, 60, 10.0, 11, 16, 1.0)
 
 
 @dataclass
