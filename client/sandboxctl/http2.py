@@ -37,7 +37,8 @@ SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 2,
 # (sandboxd/http2_server.py). The value is the version of that subset: 1.
 SETTINGS_SANDBOXD_LOCAL = 0x5BD0
 MAX_FRAME = (1 << 24) - 1
-CANCEL, REFUSED_STREAM = 0x8, 0x7
+PROTOCOL_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0x1, 0x7, 0x8, 0xB
+MAX_HEADER_BLOCK = 64 << 10  # as hpack's own header-list limit
 MAX_WINDOW = (1 << 31) - 1
 DEFAULT_WINDOW = 65535
 DEFAULT_FRAME = 16384
@@ -147,6 +148,57 @@ def split_messages(buffer: bytearray, limit: int) -> list[bytes]:
     return out
 
 
+class ProtocolError(Exception):
+    """The peer broke HTTP/2; `error` is the GOAWAY code that says how."""
+
+    def __init__(self, why: str, error: int = PROTOCOL_ERROR) -> None:
+        super().__init__(why)
+        self.error = error
+
+
+def unpad(flags: int, payload: bytes) -> bytes:
+    if not flags & PADDED:
+        return payload
+    if not payload or payload[0] >= len(payload):
+        raise ProtocolError("padding longer than its frame")
+    return payload[1:len(payload) - payload[0]]
+
+
+class HeaderBlocks:
+    """A connection's header blocks, reassembled (HEADERS, then CONTINUATION up to
+    END_HEADERS) and decoded by its one HPACK decoder. Every block is decoded in order, a
+    stale stream's too: the decoder's table is shared by the whole connection."""
+
+    def __init__(self) -> None:
+        self.decoder = hpack.Decoder()
+        self.pending: tuple[int, int, bytearray] | None = None
+
+    def interrupted_by(self, kind: int) -> bool:
+        return self.pending is not None and kind != CONTINUATION
+
+    def feed(self, kind: int, flags: int, stream_id: int, payload: bytes) -> tuple[int, int, dict[bytes, bytes]] | None:
+        """(stream id, the HEADERS frame's flags, the fields) once a block is whole."""
+        if kind == HEADERS:
+            fragment = unpad(flags, payload)
+            if flags & PRIORITY_FLAG:
+                fragment = fragment[5:]
+            self.pending = (stream_id, flags, bytearray(fragment))
+        elif self.pending is None or self.pending[0] != stream_id:
+            raise ProtocolError("CONTINUATION without its HEADERS")
+        else:
+            self.pending[2].extend(payload)
+        if len(self.pending[2]) > MAX_HEADER_BLOCK:
+            raise ProtocolError(f"a header block larger than {MAX_HEADER_BLOCK} bytes", ENHANCE_YOUR_CALM)
+        if not flags & END_HEADERS:
+            return None
+        block_id, first_flags, data = self.pending
+        self.pending = None
+        try:
+            return block_id, first_flags, dict(self.decoder.decode(bytes(data), raw=True))
+        except hpack.HPACKError as exc:
+            raise ProtocolError(f"undecodable headers: {exc}") from None
+
+
 class _Stream:
     """One call's receive state."""
 
@@ -173,7 +225,7 @@ class Connection:
         except OSError as exc:
             self.sock.close()
             raise CallError("UNAVAILABLE", f"failed to connect to unix:{path}: {exc.strerror or exc}") from None
-        self.decoder = hpack.Decoder()
+        self.blocks = HeaderBlocks()
         self.buffer = bytearray()
         self.next_id = 1
         self.peer_window = DEFAULT_WINDOW  # the server's initial stream window
@@ -182,7 +234,6 @@ class Connection:
         self.unacked = 0  # received bytes not yet given back to the server's connection window
         self.goaway: int | None = None
         self.broken = False
-        self.block: tuple[int, int, bytearray] | None = None  # a header block awaiting CONTINUATION
         self.stream: _Stream | None = None
         settings = b"".join(SETTING.pack(key, value) for key, value in (
             (SETTINGS_ENABLE_PUSH, 0), (SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW),
@@ -324,7 +375,10 @@ class Connection:
                 break
             payload = bytes(self.buffer[HEADER.size:end])
             del self.buffer[:end]
-            reply = self._handle(kind, flags, stream_id & MAX_WINDOW, payload)
+            try:
+                reply = self._handle(kind, flags, stream_id & MAX_WINDOW, payload)
+            except ProtocolError as exc:
+                raise self._protocol_error(str(exc)) from None
             if reply:
                 replies.append(reply)
         if self.unacked >= MAX_WINDOW // 2:
@@ -338,13 +392,13 @@ class Connection:
 
     def _handle(self, kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
         """One frame; returns what must be sent back (ACKs), if anything."""
-        if self.block is not None and kind != CONTINUATION:
-            raise self._protocol_error("a header block was interrupted")
+        if self.blocks.interrupted_by(kind):
+            raise ProtocolError("a header block was interrupted")
         stream = self.stream if self.stream is not None and self.stream.id == stream_id else None
         if kind == DATA:
             self.unacked += len(payload)
             if stream is not None:
-                stream.body += self._unpad(flags, payload)
+                stream.body += unpad(flags, payload)
                 stream.ended = bool(flags & END_STREAM)
         elif kind in (HEADERS, CONTINUATION):
             self._header_block(kind, flags, stream_id, payload)
@@ -365,31 +419,14 @@ class Connection:
         elif kind == GOAWAY:
             self.goaway = int.from_bytes(payload[:4], "big") & MAX_WINDOW
         elif kind == PUSH_PROMISE:
-            raise self._protocol_error("the daemon sent PUSH_PROMISE, which this client disabled")
+            raise ProtocolError("the daemon sent PUSH_PROMISE, which this client disabled")
         return b""
 
     def _header_block(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
-        """Every header block is decoded, a stale stream's too: HPACK's table is shared by the
-        whole connection."""
-        if kind == HEADERS:
-            fragment = self._unpad(flags, payload)
-            if flags & PRIORITY_FLAG:
-                fragment = fragment[5:]
-            self.block = (stream_id, flags, bytearray(fragment))
-        else:
-            if self.block is None or self.block[0] != stream_id:
-                raise self._protocol_error("CONTINUATION without its HEADERS")
-            self.block[2].extend(payload)
-            flags = self.block[1] | (flags & END_HEADERS)
-        if not flags & END_HEADERS:
-            self.block = (stream_id, flags, self.block[2])
+        whole = self.blocks.feed(kind, flags, stream_id, payload)
+        if whole is None:
             return
-        block_id, first_flags, data = self.block
-        self.block = None
-        try:
-            fields = dict(self.decoder.decode(bytes(data), raw=True))
-        except hpack.HPACKError as exc:
-            raise self._protocol_error(f"undecodable headers: {exc}") from None
+        block_id, first_flags, fields = whole
         stream = self.stream
         if stream is None or stream.id != block_id:
             return
@@ -412,14 +449,6 @@ class Connection:
                 self.peer_window = value
             elif key == SETTINGS_MAX_FRAME_SIZE:
                 self.peer_frame = value
-
-    def _unpad(self, flags: int, payload: bytes) -> bytes:
-        if not flags & PADDED:
-            return payload
-        pad = payload[0] if payload else 0
-        if pad >= len(payload):
-            raise self._protocol_error("padding longer than its frame")
-        return payload[1:len(payload) - pad]
 
     def _protocol_error(self, what: str) -> CallError:
         self.close()

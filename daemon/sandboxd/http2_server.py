@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import grpc
-import hpack
 from google.protobuf.message import DecodeError
 from sandboxctl import http2 as h2
 from sandboxctl._pb.sandbox.v1 import sandbox_pb2 as pb
@@ -35,12 +34,10 @@ from sandboxctl._pb.sandbox.v1 import sandbox_pb2 as pb
 log = logging.getLogger("sandboxd.http2_server")
 
 SERVICE = "sandbox.v1.Sandbox"
-PROTOCOL_ERROR, REFUSED_STREAM, ENHANCE_YOUR_CALM = 0x1, 0x7, 0xB
 SETTINGS_MAX_CONCURRENT_STREAMS = 3
 # What one connection may make the daemon hold. The library's Client has one call in flight
 # per connection; these bound what any other peer speaking this subset can cost.
 MAX_STREAMS = 64
-MAX_HEADER_BLOCK = 64 << 10  # as hpack's own header-list limit
 MAX_FRAME = 1 << 20
 STATUS = {c.name: c.value[0] for c in grpc.StatusCode}
 _RESPONSE_HEADERS = b"\x88" + h2.hpack_literal(31, "application/grpc")  # :status 200 (static 8)
@@ -139,12 +136,11 @@ class Connection(asyncio.Protocol):
         self.max_receive = max_receive
         self.on_close = on_close
         self.transport: asyncio.Transport | None = None
-        self.decoder = hpack.Decoder()
+        self.blocks = h2.HeaderBlocks()
         self.buffer = bytearray()
         self.preface = False
         self.streams: dict[int, _Stream] = {}
         self.last_stream = 0
-        self.block: tuple[int, int, bytearray] | None = None
         self.peer_window = h2.DEFAULT_WINDOW
         self.peer_frame = h2.DEFAULT_FRAME
         self.send_window = h2.DEFAULT_WINDOW
@@ -189,7 +185,7 @@ class Connection(asyncio.Protocol):
             del self.buffer[:end]
             try:
                 reply = self._handle(kind, flags, stream_id & h2.MAX_WINDOW, payload)
-            except _ProtocolError as exc:
+            except h2.ProtocolError as exc:
                 return self._fail(str(exc), exc.error)
             if reply:
                 out.append(reply)
@@ -200,15 +196,15 @@ class Connection(asyncio.Protocol):
             self.transport.write(b"".join(out))
 
     def _handle(self, kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
-        if self.block is not None and kind != h2.CONTINUATION:
-            raise _ProtocolError("a header block was interrupted")
+        if self.blocks.interrupted_by(kind):
+            raise h2.ProtocolError("a header block was interrupted")
         if kind == h2.DATA:
             self._data(flags, stream_id, payload)
         elif kind in (h2.HEADERS, h2.CONTINUATION):
             self._header_block(kind, flags, stream_id, payload)
         elif kind == h2.SETTINGS and not flags & h2.ACK:
             if stream_id or len(payload) % h2.SETTING.size:
-                raise _ProtocolError("malformed SETTINGS")
+                raise h2.ProtocolError("malformed SETTINGS")
             self._apply_settings(payload)
             return h2.frame(h2.SETTINGS, h2.ACK, 0)
         elif kind == h2.PING and not flags & h2.ACK:
@@ -230,7 +226,7 @@ class Connection(asyncio.Protocol):
         elif kind == h2.GOAWAY:
             self.closing_when_idle()
         elif kind == h2.PUSH_PROMISE:
-            raise _ProtocolError("a client may not push")
+            raise h2.ProtocolError("a client may not push")
         return b""
 
     def _data(self, flags: int, stream_id: int, payload: bytes) -> None:
@@ -238,7 +234,7 @@ class Connection(asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is None or stream.task is not None:
             return  # a stream already answered (or reset): its late data is only counted
-        data = _unpad(flags, payload)
+        data = h2.unpad(flags, payload)
         stream.body += data
         self.buffered += len(data)
         if self.buffered > self.max_receive + h2.MESSAGE_PREFIX.size:
@@ -251,32 +247,17 @@ class Connection(asyncio.Protocol):
             self._dispatch(stream)
 
     def _header_block(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
-        if kind == h2.HEADERS:
-            fragment = _unpad(flags, payload)
-            if flags & h2.PRIORITY_FLAG:
-                fragment = fragment[5:]
-            self.block = (stream_id, flags, bytearray(fragment))
-        else:
-            if self.block is None or self.block[0] != stream_id:
-                raise _ProtocolError("CONTINUATION without its HEADERS")
-            self.block[2].extend(payload)
-        if len(self.block[2]) > MAX_HEADER_BLOCK:
-            raise _ProtocolError(f"a header block larger than {MAX_HEADER_BLOCK} bytes", ENHANCE_YOUR_CALM)
-        if not flags & h2.END_HEADERS:
+        whole = self.blocks.feed(kind, flags, stream_id, payload)
+        if whole is None:
             return
-        block_id, first_flags, data = self.block  # type: ignore[misc]
-        self.block = None
-        try:
-            fields = dict(self.decoder.decode(bytes(data), raw=True))
-        except hpack.HPACKError as exc:
-            raise _ProtocolError(f"undecodable headers: {exc}") from None
+        block_id, first_flags, fields = whole
         if block_id in self.streams:
             return  # trailers from a client: gRPC requests have none worth reading
         if block_id % 2 == 0 or block_id <= self.last_stream:
-            raise _ProtocolError(f"stream {block_id} cannot be opened by the client")
+            raise h2.ProtocolError(f"stream {block_id} cannot be opened by the client")
         self.last_stream = block_id
         if len(self.streams) >= MAX_STREAMS:
-            self._write([h2.frame(h2.RST_STREAM, 0, block_id, REFUSED_STREAM.to_bytes(4, "big"))])
+            self._write([h2.frame(h2.RST_STREAM, 0, block_id, h2.REFUSED_STREAM.to_bytes(4, "big"))])
             return
         timeout = fields.get(b"grpc-timeout")
         stream = self.streams[block_id] = _Stream(block_id, self.peer_window,
@@ -292,14 +273,14 @@ class Connection(asyncio.Protocol):
             key, value = h2.SETTING.unpack_from(payload, offset)
             if key == h2.SETTINGS_INITIAL_WINDOW_SIZE:
                 if value > h2.MAX_WINDOW:
-                    raise _ProtocolError("SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1")
+                    raise h2.ProtocolError("SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1")
                 for stream in self.streams.values():
                     stream.window += value - self.peer_window
                 self.peer_window = value
                 self.window_open.set()
             elif key == h2.SETTINGS_MAX_FRAME_SIZE:
                 if not h2.DEFAULT_FRAME <= value <= h2.MAX_FRAME:
-                    raise _ProtocolError("SETTINGS_MAX_FRAME_SIZE out of range")
+                    raise h2.ProtocolError("SETTINGS_MAX_FRAME_SIZE out of range")
                 self.peer_frame = value
 
     # Calls
@@ -437,7 +418,7 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _fail(self, why: str, error: int = PROTOCOL_ERROR) -> None:
+    def _fail(self, why: str, error: int = h2.PROTOCOL_ERROR) -> None:
         log.warning("event=local_protocol_error peer=%s error=%r", self.peer, why)
         self._goaway(error)
         self.close()
@@ -461,17 +442,3 @@ class Connection(asyncio.Protocol):
                 stream.task.cancel()
         self.streams.clear()
         self.on_close(self)
-
-
-class _ProtocolError(Exception):
-    def __init__(self, why: str, error: int = PROTOCOL_ERROR) -> None:
-        super().__init__(why)
-        self.error = error
-
-
-def _unpad(flags: int, payload: bytes) -> bytes:
-    if not flags & h2.PADDED:
-        return payload
-    if not payload or payload[0] >= len(payload):
-        raise _ProtocolError("padding longer than its frame")
-    return payload[1:len(payload) - payload[0]]
