@@ -37,6 +37,10 @@ PREFIX = "sandboxd-peer"
 HIGH_WATER = 1 << 20
 CHUNK = 1 << 16
 HEAD_MAX = 4096  # a connection's first frame is its SETTINGS: a few dozen bytes
+# A connection that has not said where it goes by then is closed: gRPC clients send their
+# preface and SETTINGS at once, and an idle one would otherwise hold a descriptor for good
+# (grpc's own server closes a connection that does not finish its handshake in 120 s).
+ROUTE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -141,10 +145,18 @@ class _Pump(asyncio.BufferedProtocol):
         # An accepted connection's pump first collects the bytes that say where it goes.
         self.route = route
         self.head = b""
+        self.unrouted: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.transport.set_write_buffer_limits(HIGH_WATER)
+        if self.route is not None:
+            self.unrouted = asyncio.get_running_loop().call_later(ROUTE_TIMEOUT_S, self._close_unrouted)
+
+    def _close_unrouted(self) -> None:
+        if self.route is not None and self.transport is not None:
+            log.warning("event=connection_unrouted after_s=%g bytes=%d", ROUTE_TIMEOUT_S, len(self.head))
+            self.transport.close()
 
     def get_buffer(self, sizehint: int) -> bytearray:
         return self.chunk
@@ -157,6 +169,8 @@ class _Pump(asyncio.BufferedProtocol):
             if wants_local(self.head) is None and len(self.head) < HEAD_MAX:
                 return
             route, self.route = self.route, None
+            if self.unrouted is not None:
+                self.unrouted.cancel()
             route(self.head)
             return
         other = self.other
@@ -179,6 +193,8 @@ class _Pump(asyncio.BufferedProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.unrouted is not None:
+            self.unrouted.cancel()
         if self.other and self.other.transport:
             self.other.transport.close()
 

@@ -206,3 +206,13 @@ def test_what_one_connection_may_hold_is_bounded(shared_daemon: Daemon, client: 
     assert not still_reading, "the daemon kept reading from a peer that reads none of its answers"
     raw.sock.close()
     assert client.execute("print('still serving')").stdout == "still serving\n"
+
+
+def test_a_connection_that_never_speaks_is_closed(shared_daemon: Daemon) -> None:
+    """It would otherwise hold one of the daemon's descriptors for good."""
+    silent = socket.socket(socket.AF_UNIX)
+    silent.connect(shared_daemon.socket)
+    silent.settimeout(30)  # the daemon gives up after 10 s; recv raises if it never does
+    assert silent.recv(1) == b""
+    silent.close()
+    assert "event=connection_unrouted" in shared_daemon.log()
