@@ -180,8 +180,9 @@ class Client:
         return Connection(self.socket, MAX_MESSAGE, USER_AGENT)
 
     def _give_back(self, conn: Connection) -> None:
+        """Its socket is read when it is next taken (usable), not here as well."""
         with self._lock:
-            if conn.usable() and not self._closed and conn.pid == self._pid:
+            if conn.open() and not self._closed and conn.pid == self._pid:
                 self._idle.append(conn)
                 return
         conn.close()

@@ -156,6 +156,22 @@ class ProtocolError(Exception):
         self.error = error
 
 
+def pop_frames(buffer: bytearray, max_length: int) -> Iterator[tuple[int, int, int, bytes]]:
+    """Takes each whole frame (type, flags, stream id, payload) off the front of `buffer`; a
+    partial one stays for the next read. A frame longer than we advertised is an error."""
+    while len(buffer) >= HEADER.size:
+        high, low, kind, flags, stream_id = HEADER.unpack_from(buffer)
+        length = high << 16 | low
+        if length > max_length:
+            raise ProtocolError("frame larger than SETTINGS_MAX_FRAME_SIZE")
+        end = HEADER.size + length
+        if len(buffer) < end:
+            return
+        payload = bytes(buffer[HEADER.size:end])
+        del buffer[:end]
+        yield kind, flags, stream_id & MAX_WINDOW, payload
+
+
 def unpad(flags: int, payload: bytes) -> bytes:
     if not flags & PADDED:
         return payload
@@ -245,10 +261,15 @@ class Connection:
         self.broken = True
         self.sock.close()
 
+    def open(self) -> bool:
+        """Whether this process may start another call here, as far as is known without
+        reading the socket."""
+        return not self.broken and self.goaway is None and self.pid == os.getpid() and self.next_id <= MAX_WINDOW
+
     def usable(self) -> bool:
         """Whether a new call may start here: the daemon may have gone away (or said GOAWAY)
         while the connection sat in the pool. What it sent meanwhile is handled first."""
-        if self.broken or self.goaway is not None or self.pid != os.getpid() or self.next_id > MAX_WINDOW:
+        if not self.open():
             return False
         try:
             while select.select([self.sock], [], [], 0)[0]:
@@ -273,8 +294,10 @@ class Connection:
         self.next_id += 2
         try:
             try:
-                self._send(frame(HEADERS, END_HEADERS, stream.id, request_headers(path, timeout, self.user_agent)))
-                self._send_data(stream, MESSAGE_PREFIX.pack(0, len(request)) + request, deadline)
+                if deadline is None:  # with one, the first read sets the timeout (see _wait_until)
+                    self._wait_until(None)
+                self._send_data(stream, MESSAGE_PREFIX.pack(0, len(request)) + request, deadline,
+                                frame(HEADERS, END_HEADERS, stream.id, request_headers(path, timeout, self.user_agent)))
             except CallError as exc:
                 # A unary or server-streaming call starts only once its request is complete.
                 exc.retryable = exc.code == "UNAVAILABLE"
@@ -285,11 +308,7 @@ class Connection:
                     break
                 self._read_frames(deadline)
             self._finish(stream)
-        except GeneratorExit:
-            if not stream.ended and not self.broken:
-                self._cancel(stream)
-            raise
-        except CallError:
+        except (GeneratorExit, CallError):  # abandoned, or failed: the daemon need not go on
             if not stream.ended and not self.broken:
                 self._cancel(stream)
             raise
@@ -325,11 +344,14 @@ class Connection:
             self.close()
             raise CallError("UNAVAILABLE", f"Socket closed ({exc.strerror or exc})") from None
 
-    def _send_data(self, stream: _Stream, data: bytes, deadline: float | None) -> None:
-        """DATA frames within the server's windows, reading its frames whenever both are
-        spent: that is where WINDOW_UPDATE comes from (or an early answer: a refused call
-        can end before its request has been sent in full)."""
+    def _send_data(self, stream: _Stream, data: bytes, deadline: float | None, headers: bytes) -> None:
+        """The HEADERS frame, then DATA frames within the server's windows, reading its
+        frames whenever both are spent: that is where WINDOW_UPDATE comes from (or an early
+        answer: a refused call can end before its request has been sent in full). HEADERS
+        goes out with the first DATA frame, in one system call (and one wake-up of the
+        daemon) for any request that fits the windows."""
         view = memoryview(data)
+        pending = headers
         while True:
             room = min(stream.send_window, self.send_window, self.peer_frame)
             if room > 0 or not view:
@@ -337,25 +359,36 @@ class Connection:
                 view = view[len(chunk):]
                 stream.send_window -= len(chunk)
                 self.send_window -= len(chunk)
-                self._send(frame(DATA, 0 if view else END_STREAM, stream.id, bytes(chunk)))
+                self._send(pending + frame(DATA, 0 if view else END_STREAM, stream.id, bytes(chunk)))
+                pending = b""
                 if not view:
                     return
             else:
+                if pending:
+                    self._send(pending)
+                    pending = b""
                 self._read_frames(deadline)
             if stream.ended:
                 return
 
     # Receiving
 
-    def _read_frames(self, deadline: float | None) -> None:
-        """Reads once (waiting at most until `deadline`) and handles every whole frame."""
+    def _wait_until(self, deadline: float | None) -> None:
+        """The socket's timeout for what comes next. Setting it is a system call: a call
+        without a deadline sets it once, before its request goes out, so that its sends do not
+        poll first as a socket with a timeout does; a call with one sets it at each read."""
         if deadline is None:
-            self.sock.settimeout(None)
+            if self.sock.gettimeout() is not None:
+                self.sock.settimeout(None)
         else:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CallError("DEADLINE_EXCEEDED", "Deadline Exceeded")
             self.sock.settimeout(left)
+
+    def _read_frames(self, deadline: float | None) -> None:
+        """Reads once (waiting at most until `deadline`) and handles every whole frame."""
+        self._wait_until(deadline)
         try:
             chunk = self.sock.recv(1 << 16)
         except TimeoutError:
@@ -368,19 +401,13 @@ class Connection:
             raise CallError("UNAVAILABLE", "Socket closed")
         self.buffer += chunk
         replies = []
-        while len(self.buffer) >= HEADER.size:
-            high, low, kind, flags, stream_id = HEADER.unpack_from(self.buffer)
-            end = HEADER.size + (high << 16 | low)
-            if len(self.buffer) < end:
-                break
-            payload = bytes(self.buffer[HEADER.size:end])
-            del self.buffer[:end]
-            try:
-                reply = self._handle(kind, flags, stream_id & MAX_WINDOW, payload)
-            except ProtocolError as exc:
-                raise self._protocol_error(str(exc)) from None
-            if reply:
-                replies.append(reply)
+        try:
+            for kind, flags, stream_id, payload in pop_frames(self.buffer, MAX_FRAME):
+                reply = self._handle(kind, flags, stream_id, payload)
+                if reply:
+                    replies.append(reply)
+        except ProtocolError as exc:
+            raise self._protocol_error(str(exc)) from None
         if self.unacked >= MAX_WINDOW // 2:
             replies.append(frame(WINDOW_UPDATE, 0, 0, self.unacked.to_bytes(4, "big")))
             self.unacked = 0

@@ -98,13 +98,23 @@ class _Stream:
     timer: asyncio.TimerHandle | None = None
 
 
+TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+
+
 def parse_timeout(value: bytes) -> float | None:
     """grpc-timeout: up to 8 digits and a unit (H M S m u n); None if malformed."""
-    units = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
     digits, unit = value[:-1], value[-1:]
-    if not digits.isdigit() or len(digits) > 8 or unit not in units:
+    if not digits.isdigit() or len(digits) > 8 or unit not in TIMEOUT_UNITS:
         return None
-    return int(digits) * units[unit]
+    return int(digits) * TIMEOUT_UNITS[unit]
+
+
+def status_fields(code: int, details: str) -> bytes:
+    """grpc-status, and grpc-message when there is one, as a header block fragment."""
+    block = h2.hpack_literal("grpc-status", str(code))
+    if details:
+        block += h2.hpack_literal("grpc-message", h2.percent_encode(details))
+    return block
 
 
 def wants_local(head: bytes) -> bool | None:
@@ -173,22 +183,15 @@ class Connection(asyncio.Protocol):
             del self.buffer[:len(h2.PREFACE)]
             self.preface = True
         out = []
-        while len(self.buffer) >= h2.HEADER.size and not self.closing:
-            high, low, kind, flags, stream_id = h2.HEADER.unpack_from(self.buffer)
-            length = high << 16 | low
-            if length > MAX_FRAME:
-                return self._fail("frame larger than SETTINGS_MAX_FRAME_SIZE")
-            end = h2.HEADER.size + length
-            if len(self.buffer) < end:
-                break
-            payload = bytes(self.buffer[h2.HEADER.size:end])
-            del self.buffer[:end]
-            try:
-                reply = self._handle(kind, flags, stream_id & h2.MAX_WINDOW, payload)
-            except h2.ProtocolError as exc:
-                return self._fail(str(exc), exc.error)
-            if reply:
-                out.append(reply)
+        try:
+            for kind, flags, stream_id, payload in h2.pop_frames(self.buffer, MAX_FRAME):
+                reply = self._handle(kind, flags, stream_id, payload)
+                if reply:
+                    out.append(reply)
+                if self.closing:
+                    break
+        except h2.ProtocolError as exc:
+            return self._fail(str(exc), exc.error)
         if self.unacked >= h2.MAX_WINDOW // 2:
             out.append(h2.frame(h2.WINDOW_UPDATE, 0, 0, self.unacked.to_bytes(4, "big")))
             self.unacked = 0
@@ -375,10 +378,7 @@ class Connection(asyncio.Protocol):
             stream.window -= len(chunk)
             out.append(h2.frame(h2.DATA, 0, stream.id, bytes(chunk)))
         if end:
-            trailers = h2.hpack_literal("grpc-status", str(code))
-            if details:
-                trailers += h2.hpack_literal("grpc-message", h2.percent_encode(details))
-            out.append(h2.frame(h2.HEADERS, h2.END_HEADERS | h2.END_STREAM, stream.id, trailers))
+            out.append(h2.frame(h2.HEADERS, h2.END_HEADERS | h2.END_STREAM, stream.id, status_fields(code, details)))
             self.streams.pop(stream.id, None)
         self._write(out)
         if end and self.closing and not self.streams:
@@ -388,8 +388,7 @@ class Connection(asyncio.Protocol):
         """A status without a call (the request never reached a handler): trailers only."""
         self.buffered -= len(stream.body)
         stream.body = bytearray()
-        block = _RESPONSE_HEADERS + h2.hpack_literal("grpc-status", str(code)) + h2.hpack_literal(
-            "grpc-message", h2.percent_encode(details))
+        block = _RESPONSE_HEADERS + status_fields(code, details)
         self.streams.pop(stream.id, None)  # answered: its late data is only counted
         self._write([h2.frame(h2.HEADERS, h2.END_HEADERS | h2.END_STREAM, stream.id, block)])
 
