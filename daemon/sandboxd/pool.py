@@ -47,11 +47,11 @@ class PoolStats:
     replaced_stale: int = 0
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile; 0 for no values (a pool that has not served yet)."""
-    if not values:
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of values already sorted; 0 for none (a pool that has not
+    served yet)."""
+    if not ordered:
         return 0.0
-    ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
 
@@ -74,6 +74,7 @@ class Pool:
         self.stats = PoolStats()
         # From the request reaching the pool to its code being in the worker's pipe.
         self.handover_ms: deque[float] = deque(maxlen=HANDOVER_WINDOW)
+        self._handover_sorted: list[float] | None = []
         self._failures = 0
         # The latest failed build's message while builds keep failing, "" once one succeeds.
         self.last_error = ""
@@ -218,6 +219,16 @@ class Pool:
 
     def record_handover(self, ms: float) -> None:
         self.handover_ms.append(ms)
+        self._handover_sorted = None
+
+    def handover_percentiles(self) -> tuple[float, float, float]:
+        """p50, p90 and p99 of the recent hand-overs. The window is sorted once per new sample,
+        not per percentile and status call: a full window takes ~80 µs to sort, a status call
+        sorted it three times per pool (~0.5 ms of the event loop), and monitors poll status."""
+        if self._handover_sorted is None:
+            self._handover_sorted = sorted(self.handover_ms)
+        ordered = self._handover_sorted
+        return percentile(ordered, 50), percentile(ordered, 90), percentile(ordered, 99)
 
     def resize(self, target: int) -> None:
         self.target = target

@@ -21,7 +21,6 @@ from . import __version__, lint
 from .admission import RawRequest, Rejected
 from .lint.offload import lint_off_loop
 from .peer import decode_peer, policy_for
-from .pool import percentile
 from .result import Finding, RunResult
 from .service import Peer, Service, TooBusy, Unavailable
 
@@ -223,12 +222,11 @@ class SandboxServicer(pb_grpc.SandboxServicer):
         s = self.service
         pools = []
         for name, pool in s.pools.items():
-            lat = list(pool.handover_ms)
+            p50, p90, p99 = pool.handover_percentiles()
             pools.append(pb.PoolStatus(
                 language=name, target=pool.target, ready=len(pool.ready), building=pool.building,
                 runs_served=pool.stats.runs_served, mean_build_ms=pool.mean_build_ms(),
-                handover_p50_ms=percentile(lat, 50), handover_p90_ms=percentile(lat, 90),
-                handover_p99_ms=percentile(lat, 99), cold_starts=pool.stats.cold_starts,
+                handover_p50_ms=p50, handover_p90_ms=p90, handover_p99_ms=p99, cold_starts=pool.stats.cold_starts,
                 waiting=len(pool.waiters), build_failures=pool.stats.build_failures,
                 last_build_error=pool.last_error))
         return pb.StatusResponse(version=__version__, uptime_s=time.monotonic() - s.started,

