@@ -37,6 +37,36 @@ def test_request_headers_decode_to_a_grpc_request() -> None:
     assert (":path", long_path) in hpack.Decoder().decode(http2.request_headers(long_path, None, "u"))
 
 
+def _whole_block(blocks: http2.HeaderBlocks, stream_id: int, block: bytes) -> dict[bytes, bytes]:
+    whole = blocks.feed(http2.HEADERS, http2.END_HEADERS, stream_id, block)
+    assert whole is not None
+    return whole[2]
+
+
+def test_a_block_that_reads_only_itself_is_decoded_once() -> None:
+    blocks = http2.HeaderBlocks()
+    calls = []
+    decode = blocks.decoder.decode
+    blocks.decoder.decode = lambda data, raw: calls.append(data) or decode(data, raw=raw)  # type: ignore[method-assign]
+    block = http2.request_headers("/sandbox.v1.Sandbox/Run", None, "u")
+    first = _whole_block(blocks, 1, block)
+    first[b"x-changed-by-the-caller"] = b"1"
+    again = _whole_block(blocks, 3, block)
+    assert b"x-changed-by-the-caller" not in again and again[b":path"] == b"/sandbox.v1.Sandbox/Run"
+    assert len(calls) == 1
+
+
+def test_blocks_that_use_the_dynamic_table_are_decoded_every_time() -> None:
+    """A block naming a dynamic-table entry means whatever the table holds then: the same bytes
+    decoded earlier are no answer."""
+    blocks = http2.HeaderBlocks()
+    newest = b"\xbe"  # indexed field 62: the newest dynamic entry
+    assert _whole_block(blocks, 1, b"\x40\x03x-a\x011") == {b"x-a": b"1"}  # literal, indexed
+    assert _whole_block(blocks, 3, newest) == {b"x-a": b"1"}
+    assert _whole_block(blocks, 5, b"\x40\x03x-b\x012") == {b"x-b": b"2"}
+    assert _whole_block(blocks, 7, newest) == {b"x-b": b"2"}
+
+
 def test_timeouts_round_up_and_fit_eight_digits() -> None:
     assert http2.grpc_timeout(0.0001) == "1m"
     assert http2.grpc_timeout(1.2345) == "1235m"
