@@ -24,7 +24,10 @@ from .http2 import CallError, Connection
 from .result import Finding, Result, Usage
 
 DEFAULT_SOCKET = {"linux": "/run/sandboxd/sandboxd.sock", "darwin": "/var/run/sandboxd/sandboxd.sock"}
-MAX_MESSAGE = 80 << 20
+# The daemon alone limits sizes: its request caps and output maxima are its admin's to set,
+# and a client cannot know them. A client limit below them only lost results the daemon was
+# allowed to send (90 MB of output under max_output_bytes = 200 MB failed at 80 MB).
+MAX_MESSAGE = (1 << 31) - 1  # gRPC's own largest message
 
 
 def resolve_socket(socket: str | None) -> str:

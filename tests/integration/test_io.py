@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import secrets
 
 import pytest
-from sandboxctl import Client, RequestRejected
+from sandboxctl import AsyncClient, Client, RequestRejected
 
 LANGS = ["python", "javascript"]
 
@@ -244,3 +245,20 @@ def test_input_larger_than_the_file_size_limit_is_rejected_up_front(client: Clie
         client.execute(code + "#" * (600 << 10), language=lang, max_file_size_mb=0.5)
     r = client.execute(code, language=lang, files={"big": b"x" * (1 << 20)}, max_file_size_mb=1)
     assert (r.status, r.exit_code, r.stdout) == ("ok", 0, f"{1 << 20}\n"), r
+
+
+def test_output_the_daemons_maximum_allows_reaches_both_clients(daemon_factory) -> None:
+    """The admin may allow more output than any fixed client limit would take: 90 MB here."""
+    d = daemon_factory({"max_limits": {"max_output_bytes": 200 << 20}, "languages": {"javascript": {"pool_size": 0}}})
+    size = 90 << 20
+    code = f"import sys\nsys.stdout.write('x' * {size})\n"
+    with d.client() as c:
+        r = c.execute(code, max_output_bytes=100 << 20)
+    assert (r.status, len(r.stdout), r.stdout_truncated) == ("ok", size, False)
+
+    async def through_aio() -> tuple[str, int]:
+        async with AsyncClient(d.socket) as c:
+            r = await c.execute(code, max_output_bytes=100 << 20)
+            return r.status, len(r.stdout_bytes)
+
+    assert asyncio.run(through_aio()) == ("ok", size)
