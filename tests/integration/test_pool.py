@@ -282,3 +282,16 @@ def test_pool_disabled_runs_cold(daemon_factory) -> None:
         assert all(p.ready == 0 for p in c.status().pools)
     cli = d.ctl("exec", "--json", "/dev/stdin", "--lang", "python", stdin=b"print(3)")
     assert json.loads(cli.stdout)["warm_start"] is False
+
+
+def test_runs_are_spread_over_more_than_one_address_space_layout(pool_daemon: Daemon) -> None:
+    """A fork-mode worker inherits its fork server's layout (where the interpreter's objects
+    lie, drawn by ASLR once per exec), and CPU-bound speed with it: consecutive builds go to
+    different servers, so a daemon's runs do not all share one draw."""
+    with pool_daemon.client() as c:
+        layouts = set()
+        for _ in range(8):
+            r = c.execute("import sys\nprint(hex(id(sys)))\n")
+            assert r.status == "ok", r
+            layouts.add(r.stdout.strip())
+    assert len(layouts) > 1, layouts

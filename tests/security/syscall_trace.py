@@ -1,6 +1,6 @@
 """Measures which system calls sandboxed programs really make, to build and check the allowlists.
 
-`strace -f` is attached to a running daemon's fork server, so every worker built afterwards is
+`strace -f` is attached to a running daemon's fork servers, so every worker built afterwards is
 traced from its first instruction. Only calls made *after* the worker loaded its seccomp filter
 count (that is what the filter has to answer); the build steps before it (mount, pivot_root…)
 are the daemon's own business. Run as a script to print the measured table:
@@ -110,24 +110,27 @@ def _answered_by_filter(name: str, err: str) -> bool:
 
 @contextmanager
 def traced(daemon_pid: int, out: Path) -> Iterator[None]:
-    """strace -f on the daemon's fork server for the duration of the block."""
-    zygote = _zygote_of(daemon_pid)
-    argv = ["strace", "-f", "-qq", "--decode-pids=pidns", "-e", "trace=all", "-o", str(out), "-p", str(zygote)]
+    """strace -f on every one of the daemon's fork servers for the duration of the block."""
+    servers = _fork_servers_of(daemon_pid)
+    argv = ["strace", "-f", "-qq", "--decode-pids=pidns", "-e", "trace=all", "-o", str(out)]
+    for pid in servers:
+        argv += ["-p", str(pid)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_attached(zygote)
+        for pid in servers:
+            _wait_attached(pid)
         yield
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
 
 
-def _zygote_of(daemon_pid: int) -> int:
-    for child in Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split():
-        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        if b"sandboxd.linux.zygote" in cmdline:
-            return int(child)
-    raise RuntimeError(f"sandboxd {daemon_pid} has no fork server")
+def _fork_servers_of(daemon_pid: int) -> list[int]:
+    servers = [int(child) for child in Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split()
+               if b"sandboxd.linux.zygote" in Path(f"/proc/{child}/cmdline").read_bytes()]
+    if not servers:
+        raise RuntimeError(f"sandboxd {daemon_pid} has no fork server")
+    return servers
 
 
 def _wait_attached(pid: int) -> None:
