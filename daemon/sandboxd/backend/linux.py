@@ -206,8 +206,8 @@ class LinuxBackend(Backend):
         self.hierarchy = cgroups.Hierarchy(cfg.sandbox.cgroup_name, parent_setting=cfg.sandbox.cgroup_parent)
         self.counter = itertools.count()
         self.prefix = secrets.token_hex(3)
-        programs = self._seccomp_programs()
-        self.zygotes = [ZygoteClient(programs) for _ in range(FORK_SERVERS)]
+        self._programs = self._seccomp_programs()
+        self.zygotes = [ZygoteClient(self._programs) for _ in range(FORK_SERVERS)]
         self._argv = {name: self._runner_argv(name) for name in cfg.languages}
         exec_paths: set[str] = set()
         for interp in {cfg.sandbox.init_interpreter, *(lang.interpreter for lang in cfg.languages.values())}:
@@ -419,7 +419,7 @@ class LinuxBackend(Backend):
         fds: list[int] = []
         step = "handing the blueprint to the fork server"
         try:
-            fds = await self.zygotes[seq % len(self.zygotes)].spawn(self._blueprint(language, worker_id, seq, cg))
+            fds = await self._fork_server(seq).spawn(self._blueprint(language, worker_id, seq, cg))
             containment.pidfd = fds[6]
             status = StatusChannel(fds[4], fds[5])
             for fd in fds[:4]:
@@ -462,6 +462,17 @@ class LinuxBackend(Backend):
             raise BuildError(f"{language} worker {worker_id}: {step} failed: {detail}") from exc
         return Worker(worker_id, language, fds[0], fds[1], fds[2], fds[3], status, containment,
                       build_ms=(time.monotonic() - started) * 1000, baseline=baseline)
+
+    def _fork_server(self, seq: int) -> ZygoteClient:
+        """The server whose turn it is. One that has exited (killed, crashed) is replaced first:
+        losing it costs the builds it had in hand, not every fourth build from then on."""
+        turn = seq % len(self.zygotes)
+        server = self.zygotes[turn]
+        if server.process.poll() is not None:
+            log.error("event=fork_server_replaced pid=%d exit_status=%d", server.process.pid, server.process.returncode)
+            server.close()
+            server = self.zygotes[turn] = ZygoteClient(self._programs)
+        return server
 
     def close(self) -> None:
         for zygote in self.zygotes:
