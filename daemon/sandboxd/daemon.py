@@ -360,12 +360,14 @@ def run_daemon(cfg: Config, backend: Backend, socket_path: str, config_path: str
             return 1
     finally:
         # Still holding the lock (a successor's workers must not be swept): with the fork
-        # server gone nothing can join a worker cgroup any more, so whatever is left there (a
-        # worker admitted after its build was abandoned) is killed and removed, and said.
+        # servers gone nothing can join a worker cgroup any more, so whatever is left there (a
+        # worker admitted after its build was abandoned) is killed and removed, and said;
+        # then the cgroup levels that held the workers go too.
         backend.close()
         cleaned = backend.cleanup_leftovers()
         if cleaned:
             log.warning("event=cleaned_leftovers kind=cgroups count=%d when=shutdown", cleaned)
+        backend.release()
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
         os.close(lock_fd)

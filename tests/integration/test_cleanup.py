@@ -294,3 +294,14 @@ def test_a_worker_cgroup_the_daemon_lost_track_of_is_swept_at_shutdown(daemon_fa
         stray.wait()
     assert workers(d.cgroup_name) == []
     assert "event=cleaned_leftovers kind=cgroups count=1 when=shutdown" in d.log(), d.log()
+
+
+def test_the_daemons_cgroup_parents_are_removed_when_it_stops(daemon_factory) -> None:
+    """The levels that held its workers (`sandbox.cgroup_name`, in every controller) go with
+    the daemon: a stop leaves no empty `sandboxd` behind."""
+    d = daemon_factory({"languages": {"python": {"pool_size": 1}, "javascript": {"pool_size": 0}}})
+    with d.client() as c:
+        assert c.execute("print(1)").status == "ok"
+    assert [p for p in cgroup_parents(d.cgroup_name) if os.path.isdir(p)], "the daemon made its parents"
+    assert d.stop() == 0, d.log()
+    assert [p for p in cgroup_parents(d.cgroup_name) if os.path.isdir(p)] == []

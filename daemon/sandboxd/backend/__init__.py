@@ -85,6 +85,11 @@ class Backend(ABC):
     def close(self) -> None:
         return None
 
+    def release(self) -> None:
+        """At exit, once no worker is left: removes what the backend made for the daemon
+        itself, where nothing else uses it."""
+        return None
+
 
 def select(cfg: Config) -> Backend:
     if sys.platform.startswith("linux"):

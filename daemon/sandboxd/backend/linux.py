@@ -372,6 +372,9 @@ class LinuxBackend(Backend):
                           f"fcntl, prctl, personality; probes get EPERM; {kills} attack-only calls and "
                           "every call of a foreign ABI kill the run as security_violation, naming the call")
 
+    def release(self) -> None:
+        self.hierarchy.remove_parents()
+
     def cleanup_leftovers(self) -> int:
         leftovers = self.hierarchy.leftovers()
         for cg in leftovers:

@@ -485,6 +485,24 @@ class Hierarchy:
             raise
         return cg
 
+    def remove_parents(self) -> None:
+        """The levels of `sandbox.cgroup_name` that hold the workers, removed at exit, deepest
+        first, while they are empty: the next start makes them again, and an empty `sandboxd`
+        left in every controller after each stop is litter. A busy level (a worker that could
+        not be removed) stays; the parent they sit in is never touched."""
+        paths = [self.parent] if self.version == 2 else list(dict.fromkeys(self.parents.values()))
+        for path in paths:
+            for _ in self.name.split("/"):
+                try:
+                    os.rmdir(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+                        log.warning("event=cgroup_parent_kept path=%r error=%r", path, str(exc))
+                    break
+                path = os.path.dirname(path)
+
     def leftovers(self) -> list[RunCgroup]:
         """Worker cgroups a crashed daemon left behind."""
         if self.version == 2:
