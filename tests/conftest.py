@@ -41,6 +41,12 @@ def cgroup_parents(name: str) -> list[str]:
     return [f"{CGROUP_ROOT}/{c}/{name}" for c in V1_CONTROLLERS if os.path.isdir(f"{CGROUP_ROOT}/{c}")]
 
 
+def fork_servers_of(daemon_pid: int) -> list[int]:
+    """The pids of a running daemon's fork servers (its children running the zygote module)."""
+    children = Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split()
+    return [int(c) for c in children if b"sandboxd.linux.zygote" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
 def worker_cgroups(name: str) -> list[str]:
     out = []
     for parent in cgroup_parents(name):

@@ -34,7 +34,6 @@ from sandboxctl._pb.sandbox.v1 import sandbox_pb2 as pb
 log = logging.getLogger("sandboxd.http2_server")
 
 SERVICE = "sandbox.v1.Sandbox"
-SETTINGS_MAX_CONCURRENT_STREAMS = 3
 # What one connection may make the daemon hold. The library's Client has one call in flight
 # per connection; these bound what any other peer speaking this subset can cost.
 MAX_STREAMS = 64
@@ -163,7 +162,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         settings = b"".join(h2.SETTING.pack(key, value) for key, value in (
             (h2.SETTINGS_INITIAL_WINDOW_SIZE, h2.MAX_WINDOW), (h2.SETTINGS_MAX_FRAME_SIZE, MAX_FRAME),
-            (SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS)))
+            (h2.SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS)))
         transport.write(h2.frame(h2.SETTINGS, 0, 0, settings) + h2.frame(
             h2.WINDOW_UPDATE, 0, 0, (h2.MAX_WINDOW - h2.DEFAULT_WINDOW).to_bytes(4, "big")))
         transport.set_protocol(self)
@@ -410,12 +409,15 @@ class Connection(asyncio.Protocol):
         self._write([h2.frame(h2.GOAWAY, 0, 0, self.last_stream.to_bytes(4, "big") + error.to_bytes(4, "big"))])
 
     def close(self) -> None:
+        self._cancel_calls()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _cancel_calls(self) -> None:
         self.closing = True
         for stream in list(self.streams.values()):
             if stream.task is not None:
                 stream.task.cancel()
-        if self.transport is not None:
-            self.transport.close()
 
     def _fail(self, why: str, error: int = h2.PROTOCOL_ERROR) -> None:
         log.warning("event=local_protocol_error peer=%s error=%r", self.peer, why)
@@ -434,10 +436,7 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
+        self._cancel_calls()
         self.window_open.set()
-        for stream in list(self.streams.values()):
-            if stream.task is not None:
-                stream.task.cancel()
         self.streams.clear()
         self.on_close(self)

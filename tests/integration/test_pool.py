@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, worker_cgroups
+from conftest import Daemon, fork_servers_of, worker_cgroups
 from sandboxctl import Client
 from sandboxctl.errors import DaemonUnavailable, ResourceExhausted
 
@@ -204,18 +204,13 @@ def test_dead_idle_worker_is_replaced(daemon_factory, victim: str) -> None:
         assert pool_status(c, "python").cold_starts == 0
 
 
-def _fork_servers(daemon_pid: int) -> list[int]:
-    children = Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split()
-    return [int(c) for c in children if b"sandboxd.linux.zygote" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
 def test_a_dead_fork_server_is_replaced_before_its_turn(daemon_factory) -> None:
     """Builds go to the fork servers in turn: one that died must not fail every build that
     would have been its own."""
     d = daemon_factory({"languages": {"python": {"pool_size": 2}, "javascript": {"pool_size": 0}}})
     with d.client() as c:
         wait_for(lambda: full(c, "python"), "a full pool")
-        servers = _fork_servers(d.process.pid)
+        servers = fork_servers_of(d.process.pid)
         assert len(servers) > 1, servers
         os.kill(servers[0], signal.SIGKILL)
         wait_for(lambda: not Path(f"/proc/{servers[0]}").exists()
@@ -226,7 +221,7 @@ def test_a_dead_fork_server_is_replaced_before_its_turn(daemon_factory) -> None:
             assert (r.status, r.stdout) == ("ok", "built\n"), r
         wait_for(lambda: full(c, "python"), "the pool to refill")
         assert pool_status(c, "python").build_failures == 0
-        now = _fork_servers(d.process.pid)
+        now = fork_servers_of(d.process.pid)
         assert len(now) == len(servers) and servers[0] not in now, (servers, now)
     assert "event=fork_server_replaced" in d.log()
 

@@ -111,7 +111,12 @@ def _answered_by_filter(name: str, err: str) -> bool:
 @contextmanager
 def traced(daemon_pid: int, out: Path) -> Iterator[None]:
     """strace -f on every one of the daemon's fork servers for the duration of the block."""
-    servers = _fork_servers_of(daemon_pid)
+    sys.path.insert(0, str(HERE.parent))
+    from conftest import fork_servers_of
+
+    servers = fork_servers_of(daemon_pid)
+    if not servers:
+        raise RuntimeError(f"sandboxd {daemon_pid} has no fork server")
     argv = ["strace", "-f", "-qq", "--decode-pids=pidns", "-e", "trace=all", "-o", str(out)]
     for pid in servers:
         argv += ["-p", str(pid)]
@@ -123,14 +128,6 @@ def traced(daemon_pid: int, out: Path) -> Iterator[None]:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
-
-
-def _fork_servers_of(daemon_pid: int) -> list[int]:
-    servers = [int(child) for child in Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split()
-               if b"sandboxd.linux.zygote" in Path(f"/proc/{child}/cmdline").read_bytes()]
-    if not servers:
-        raise RuntimeError(f"sandboxd {daemon_pid} has no fork server")
-    return servers
 
 
 def _wait_attached(pid: int) -> None:
