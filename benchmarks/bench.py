@@ -48,6 +48,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import psutil
 from sandboxctl import Client
+from sandboxd.config import Config
 
 BIN = Path(sys.executable).parent
 SANDBOXD = str(BIN / "sandboxd")
@@ -129,9 +130,10 @@ class Daemon:
     """A sandboxd of the bench's own: temporary socket, its own cgroup parent, debug log."""
 
     def __init__(self, name: str, python_pool: int, js_pool: int, log_level: str = "warning",
-                 max_building: int = 2) -> None:
+                 max_building: int = Config.max_building) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"sbx-bench-{name}-", dir="/tmp"))
         self.socket = str(self.dir / "sandboxd.sock")
+        self.max_building = max_building
         self.cgroup_name = f"sandboxd-bench-{name}-{secrets.token_hex(3)}"
         config = "\n".join([
             'socket_mode = "0600"',
@@ -604,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         warm.wait_full()
         rate, warm_share = throughput(warm, s.throughput_s)
         report.fact(f"trivial Python runs/s, {CLIENTS} clients", f"{rate:.0f}",
-                    f"{warm_share:.0%} of runs found a warm worker; pool 4, max_building 2")
+                    f"{warm_share:.0%} of runs found a warm worker; pool 4, max_building {warm.max_building}")
     finally:
         warm.stop()
         cold.stop()
@@ -612,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     for language in ("python", "javascript"):
         per_s, mean_ms = build_rate(language, s.build_pool)
         report.fact(f"{language} pool build rate", f"{per_s:.1f} workers/s",
-                    f"filling {s.build_pool} from empty; mean build {mean_ms:.1f} ms, 2 at a time")
+                    f"filling {s.build_pool} from empty; mean build {mean_ms:.1f} ms, {Config.max_building} at a time")
     report.host += f", load {os.getloadavg()[0]:.2f} at the end"
     print()
     print(report.host)
