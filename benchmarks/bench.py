@@ -49,6 +49,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import psutil
 from sandboxctl import Client
 from sandboxd.config import Config
+from sandboxd.pool import percentile
 
 BIN = Path(sys.executable).parent
 SANDBOXD = str(BIN / "sandboxd")
@@ -98,8 +99,7 @@ class Row:
     note: str = ""
 
     def q(self, p: float) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        return percentile(sorted(self.samples), p)
 
 
 @dataclass
