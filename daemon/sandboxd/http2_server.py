@@ -38,7 +38,7 @@ SERVICE = "sandbox.v1.Sandbox"
 # per connection; these bound what any other peer speaking this subset can cost.
 MAX_STREAMS = 64
 MAX_FRAME = 1 << 20
-STATUS = {c.name: c.value[0] for c in grpc.StatusCode}
+STATUS = {name: number for number, name in enumerate(h2.STATUS_NAMES)}
 _RESPONSE_HEADERS = b"\x88" + h2.hpack_literal(31, "application/grpc")  # :status 200 (static 8)
 
 

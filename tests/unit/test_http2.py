@@ -20,6 +20,15 @@ from sandboxctl import http2
 from sandboxctl.http2 import CallError, Connection
 
 
+def test_status_names_are_grpcs_codes_by_number() -> None:
+    """Both ends of the local transport name statuses from this one table (the client must
+    not import grpc), so it has to be grpc's own numbering."""
+    import grpc
+
+    assert {number: name for number, name in enumerate(http2.STATUS_NAMES)} == {
+        code.value[0]: code.name for code in grpc.StatusCode}
+
+
 def test_integers_encode_as_rfc_7541_shows() -> None:
     assert http2.hpack_int(10, 5, 0) == b"\x0a"  # C.1.1
     assert http2.hpack_int(1337, 5, 0) == b"\x1f\x9a\x0a"  # C.1.2
