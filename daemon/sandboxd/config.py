@@ -103,7 +103,8 @@ class Config:
     max_queue: int = 256
     # One more than a 2-core host has cores: a build spends ~30 % of its wall time waiting on
     # the kernel and the fork server (uid maps, cgroup moves, mount teardown), and with two at
-    # once the cores idle ~10 % of a saturated run (3: ~7.5 %, +9 % runs/s, 8 clients).
+    # once the cores idle ~10.6 % of a saturated run (3: ~8.0 % and +6 % runs/s, ten
+    # interleaved 8-client rounds; 4: no better than 3).
     max_building: int = 3
     log_level: str = "info"
     lint_policy: str = "warn"
