@@ -71,9 +71,9 @@ def test_violation_names_come_from_libseccomp() -> None:
 PROBE = """
 import ctypes, errno, json, os, socket, sys
 import prctl
-from sandboxd.linux import seccomp_load, seccomp_policy as sp
+from sandboxd.linux import pid1, seccomp_policy as sp
 prctl.set_no_new_privs(True)
-listener = seccomp_load.install(sp.program(sys.argv[1]))
+listener = pid1.install_seccomp(sp.program(sys.argv[1]))
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 def raw(name, *args):

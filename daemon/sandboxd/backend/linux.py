@@ -26,7 +26,7 @@ from ..config import Config
 from ..linux import cgroups, elf, landlock, netns, seccomp_policy
 from ..linux.contain import NAMESPACES, Blueprint
 from ..linux.libc import CLONE_NEWCGROUP, CLONE_NEWNET
-from ..linux.rootfs import WORKDIR
+from ..linux.pid1 import WORKDIR
 from ..linux.zygote_client import ZygoteClient, ZygoteError
 from ..pipes import StatusChannel, close_quietly
 from ..runners import source as runner_source
@@ -301,7 +301,7 @@ class LinuxBackend(Backend):
 
     def _probe_namespaces(self) -> None:
         """Builds a bare namespace like a worker's; also finds out whether read-only
-        directories can be private overlays (rootfs.RootSpec.overlay)."""
+        directories can be private overlays (contain.Blueprint.readonly_overlay)."""
         uid = self.cfg.sandbox.uid_base
         dirs = [p for p in self.cfg.sandbox.readonly_paths if os.path.isdir(p) and not os.path.islink(p)]
         flags = NAMESPACES | CLONE_NEWNET | CLONE_NEWCGROUP  # all of a worker's, as one unshare

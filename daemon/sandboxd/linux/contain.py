@@ -5,17 +5,18 @@
     zygote (host root): pid 1 into its cgroups → map uid/gid 1000 to the worker's host uid
                    → report pid 1's pid → release it
     pid 1: cgroup namespace → uid/gid 1000 → private root (pivot_root) → hostname →
-                   rlimits → umask → drop privileges → Landlock → seccomp → exec runner
+                   rlimits → umask → drop privileges → Landlock → seccomp → fork the
+                   runner (fork mode) or exec `argv` (exec mode)
 
-The runner then pre-warms its interpreter and blocks on its control pipe until the daemon
-hands it a run. Every step either succeeds or reports `error <reason>` on the status pipe
-and exits; a worker is never left half-built.
+pid 1's part is C (linux/pid1.c): a fork of this warm interpreter pays a copy-on-write fault
+for every page its Python touches. Python decides every value here, in the zygote, before the
+clone; the C only applies them. The runner then pre-warms its interpreter and blocks on its
+control pipe until the daemon hands it a run. Every step either succeeds or reports
+`error <reason>` on the status pipe and exits; a worker is never left half-built.
 """
 
 from __future__ import annotations
 
-import _signal
-import fcntl
 import json
 import os
 import resource
@@ -23,15 +24,13 @@ import signal
 import sys
 from typing import NamedTuple
 
-import prctl
-
 from ..runners import init as init_runner
-from . import landlock, libc, netns, privileges, rootfs, seccomp_load
+from . import landlock, libc, netns, pid1
 
 CTL_FD = 3      # daemon -> runner: the run request
 STATUS_FD = 4   # zygote, pid 1 -> daemon: "pid", "ready", the exit status
 EXIT_FD = 5     # runner -> daemon: its own exit code, ahead of its teardown (runners/init.py)
-NOTIFY_FD = 6   # pid 1 only: the seccomp listener (runners/init.py; the runner never has it)
+NOTIFY_FD = 6   # pid 1 only: the seccomp listener (the runner never has it)
 RELEASE_FD = 6  # zygote -> pid 1, before NOTIFY_FD exists: its cgroups and id maps are set
 
 # Created by clone3. The cgroup namespace is not among them: it is rooted where its creator
@@ -56,12 +55,15 @@ class Blueprint(NamedTuple):
     exec_paths: list[str]
     workdir_size_mb: int
     tmp_size_mb: int
-    readonly_overlay: bool  # see rootfs.RootSpec.overlay
+    # Read-only directories as a private overlayfs instead of a bind mount: every worker then
+    # has inodes of its own, so POSIX/OFD record locks on the files all runs share (which no
+    # filter can tell from locks on the run's own files) are invisible to other runs.
+    readonly_overlay: bool
     rlimits: dict[str, list[int]]
     landlock_abi: int
     seccomp: str  # the allowlist profile (seccomp_policy.PYTHON / NODE), "" for none
-    # "fork": pid 1 stays this (zygote-forked, already warm) Python and runs the init
-    # in-process; "exec": pid 1 execs `argv`.
+    # "fork": pid 1 forks the runner from this (zygote-forked, already warm) interpreter;
+    # "exec": pid 1 execs `argv`.
     mode: str
     python_path: list[str]
 
@@ -88,56 +90,23 @@ def _admit(pid: int, bp: Blueprint) -> None:
     for procs in bp.cgroup_procs:
         _write(procs, str(pid))
     _write(f"/proc/{pid}/setgroups", "deny")
-    _write(f"/proc/{pid}/uid_map", f"{rootfs.INNER_UID} {bp.host_uid} 1\n")
-    _write(f"/proc/{pid}/gid_map", f"{rootfs.INNER_GID} {bp.host_gid} 1\n")
+    _write(f"/proc/{pid}/uid_map", f"{pid1.INNER_UID} {bp.host_uid} 1\n")
+    _write(f"/proc/{pid}/gid_map", f"{pid1.INNER_GID} {bp.host_gid} 1\n")
 
 
-def _enter_namespaces() -> None:
-    """pid 1, once released: still host uid 0 (unmapped here) until it becomes 1000."""
-    libc.unshare(libc.CLONE_NEWCGROUP)
-    os.setresgid(rootfs.INNER_GID, rootfs.INNER_GID, rootfs.INNER_GID)
-    os.setresuid(rootfs.INNER_UID, rootfs.INNER_UID, rootfs.INNER_UID)
-    # Changing uid made us non-dumpable, which hands /proc/self/* to root: take it back.
-    prctl.set_dumpable(True)
-
-
-def _landlock_grants(bp: Blueprint) -> list[landlock.Grant]:
-    grants = [landlock.Grant(p, landlock.READ_ONLY) for p in bp.readonly_paths]
-    grants += [landlock.Grant(p, landlock.EXECUTE | landlock.READ_FILE) for p in bp.exec_paths]
+def _landlock_grants(bp: Blueprint) -> list[tuple[str, int]]:
+    grants = [(p, landlock.READ_ONLY) for p in bp.readonly_paths]
+    grants += [(p, landlock.EXECUTE | landlock.READ_FILE) for p in bp.exec_paths]
     grants += [
-        landlock.Grant("/", landlock.READ_DIR),
-        landlock.Grant("/etc", landlock.READ_ONLY),
-        landlock.Grant("/proc", landlock.READ_ONLY),
-        landlock.Grant("/dev", landlock.READ_ONLY | landlock.WRITE_FILE),
-        landlock.Grant("/dev/shm", landlock.READ_WRITE),
-        landlock.Grant(rootfs.WORKDIR, landlock.READ_WRITE),
-        landlock.Grant("/tmp", landlock.READ_WRITE),
+        ("/", landlock.READ_DIR),
+        ("/etc", landlock.READ_ONLY),
+        ("/proc", landlock.READ_ONLY),
+        ("/dev", landlock.READ_ONLY | landlock.WRITE_FILE),
+        ("/dev/shm", landlock.READ_WRITE),
+        (pid1.WORKDIR, landlock.READ_WRITE),
+        ("/tmp", landlock.READ_WRITE),
     ]
     return grants
-
-
-def _become_init(bp: Blueprint, seccomp: bytes) -> None:
-    rootfs.build(rootfs.RootSpec(tuple(bp.readonly_paths), bp.workdir_size_mb, bp.tmp_size_mb, bp.readonly_overlay))
-    libc.sethostname("sandbox")
-    libc.setdomainname("sandbox")
-    for name, (soft, hard) in bp.rlimits.items():
-        resource.setrlimit(getattr(resource, name), (soft, hard))
-    os.umask(0o077)
-    os.chdir(rootfs.WORKDIR)
-    privileges.drop_all()
-    if bp.landlock_abi:
-        landlock.restrict_self(_landlock_grants(bp), bp.landlock_abi)
-    if seccomp:
-        listener = seccomp_load.install(seccomp)
-        if listener != NOTIFY_FD:  # it is when 0..5 are taken and 6 is free: dup3 onto itself fails
-            os.dup2(listener, NOTIFY_FD)
-            os.close(listener)
-        os.set_inheritable(NOTIFY_FD, bp.mode == "exec")
-    if bp.mode == "fork":
-        # In the runner only: pid 1 never runs user code, and every page it writes before the
-        # fork is one the runner copies again.
-        init_runner.main("python", [], prepare=lambda: _forget_the_zygote(bp))
-    os.execve(bp.argv[0], bp.argv, bp.env)
 
 
 # The daemon's modules in the zygote, by name: listed once there (note_own_modules), so that
@@ -161,12 +130,17 @@ def _forget_the_zygote(bp: Blueprint) -> None:
     sys.argv[:] = ["-c"]
 
 
-def _place_fds(fds: list[int]) -> None:
-    """Moves `fds` to 0..n-1 in order, even when their numbers overlap that range."""
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds]
-    for target, fd in enumerate(high):
-        os.dup2(fd, target, inheritable=True)
-    os.closerange(len(fds), os.sysconf("SC_OPEN_MAX"))
+def _spawn(bp: Blueprint, namespaces: int, fds: list[int], seccomp: bytes) -> tuple[int, int]:
+    """pid1.spawn with the blueprint's values, all decided here: pid 1 only applies them."""
+    exec_mode = bp.mode == "exec"
+    return pid1.spawn(
+        namespaces, tuple(fds), bp.readonly_paths, bp.readonly_overlay, bp.workdir_size_mb, bp.tmp_size_mb,
+        [(getattr(resource, name), soft, hard) for name, (soft, hard) in bp.rlimits.items()],
+        landlock.ruleset(bp.landlock_abi) if bp.landlock_abi else None,
+        _landlock_grants(bp) if bp.landlock_abi else [],
+        seccomp,
+        bp.argv if exec_mode else [],
+        [f"{key}={value}" for key, value in bp.env.items()] if exec_mode else [])
 
 
 def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPool | None,
@@ -177,17 +151,19 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
     own, so no pid can be mistaken for it, ever.
 
     Raises if the worker cannot be admitted; pid 1 is then killed before it ran anything.
+    In fork mode the runner that pid 1 forks comes back out of pid1.spawn here too (pid 0)
+    and goes on into runners/init.py, which never returns.
     """
     release_r, release_w = os.pipe()
     try:
         network = networks.enter() if networks is not None else None
         pidfd = None
         try:
-            pid, pidfd = libc.fork_into(NAMESPACES | (libc.CLONE_NEWNET if network is None else 0))
+            pid, pidfd = _spawn(bp, NAMESPACES | (libc.CLONE_NEWNET if network is None else 0),
+                                [*worker_ends, release_r], seccomp)
             if pid == 0:
                 try:
-                    _place_fds([*worker_ends, release_r])
-                    _run_init(bp, seccomp)
+                    init_runner.become_runner("python", [], prepare=lambda: _forget_the_zygote(bp))
                 finally:
                     os._exit(1)
             handed = os.dup(pidfd)
@@ -208,22 +184,3 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
         os.close(release_r)
         os.close(release_w)
     return handed
-
-
-def _run_init(bp: Blueprint, seccomp: bytes) -> None:
-    """pid 1, in the zygote's freshly cloned child; never returns."""
-    try:
-        _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)  # not signal.signal: see runners/init.py
-        # /proc/<pid>/cmdline of a fork-mode pid 1 and of its runner would otherwise show the
-        # zygote's: where the daemon is installed and its module directories. Done here, while
-        # the prctl calls it makes are still allowed.
-        prctl.set_proctitle("python3")
-        os.setsid()
-        released = os.read(RELEASE_FD, 1)
-        os.close(RELEASE_FD)
-        if not released:  # the zygote could not admit it and is killing it
-            return
-        _enter_namespaces()
-        _become_init(bp, seccomp)
-    except BaseException as exc:
-        init_runner.report(error=f"worker setup failed: {exc}")

@@ -1,8 +1,9 @@
-"""Landlock through raw system calls: filesystem, TCP and scope restrictions per ABI.
+"""Landlock: the kernel's ABI, and the rights a worker's ruleset handles on it.
 
-The ruleset grants read on the interpreter's files, execute on the interpreters only,
-read-write on the run's own tmpfs directories, and nothing else; every right the running
-kernel's ABI knows is "handled", so anything not granted is denied.
+pid 1 applies the ruleset (linux/pid1.c) with the grants linux/contain.py lists: read on the
+interpreter's files, execute on the interpreters only, read-write on the run's own tmpfs
+directories, and nothing else. Every right the running kernel's ABI knows is "handled", so
+anything not granted is denied.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import stat
-from typing import NamedTuple
 
-from .libc import _check, _syscall, syscall_number
+from .libc import _syscall, syscall_number
 
 CREATE_RULESET_VERSION = 1
-RULE_PATH_BENEATH = 1
 
 EXECUTE = 1 << 0
 WRITE_FILE = 1 << 1
@@ -57,16 +55,6 @@ def _fs_rights_for_abi(abi: int) -> int:
     return rights
 
 
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
-
-
-class _PathBeneathAttr(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
 def abi_version() -> int:
     """The kernel's Landlock ABI, 0 when Landlock is absent or disabled."""
     return probe()[0]
@@ -89,45 +77,11 @@ def probe() -> tuple[int, str]:
     return 0, f"landlock_create_ruleset: {os.strerror(err)}"
 
 
-# A NamedTuple, not a dataclass: dataclasses imports inspect (ast, dis, tokenize…), which
-# every worker forked from the zygote would carry.
-class Grant(NamedTuple):
-    path: str
-    rights: int
-
-
-def restrict_self(grants: list[Grant], abi: int) -> None:
-    """Applies the ruleset to the calling process and all it will start (irreversibly)."""
-    handled_fs = _fs_rights_for_abi(abi)
-    attr = _RulesetAttr(handled_fs, 0, 0)
-    size = 8
-    if abi >= 4:
-        attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP
-        size = 16
-    if abi >= 6:
-        attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
-        size = 24
-    ruleset = _check(_syscall(ctypes.c_long(syscall_number("landlock_create_ruleset")),
-                              ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
-                     "landlock_create_ruleset")
-    try:
-        add_rule = syscall_number("landlock_add_rule")
-        for grant in grants:
-            try:
-                fd = os.open(grant.path, os.O_PATH | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue  # not on this host: nothing to grant
-            try:
-                rights = grant.rights & handled_fs
-                if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                    rights &= FILE_RIGHTS
-                rule = _PathBeneathAttr(rights, fd)
-                _check(_syscall(ctypes.c_long(add_rule), ctypes.c_int(ruleset),
-                                ctypes.c_int(RULE_PATH_BENEATH), ctypes.byref(rule),
-                                ctypes.c_uint32(0)), f"landlock_add_rule {grant.path}")
-            finally:
-                os.close(fd)
-        _check(_syscall(ctypes.c_long(syscall_number("landlock_restrict_self")),
-                        ctypes.c_int(ruleset), ctypes.c_uint32(0)), "landlock_restrict_self")
-    finally:
-        os.close(ruleset)
+def ruleset(abi: int) -> tuple[int, int, int, int, int]:
+    """What pid 1 (linux/pid1.c) creates its ruleset with on this ABI: (handled fs rights,
+    handled net rights, scopes, the size of struct landlock_ruleset_attr it knows, the rights a
+    rule on a file rather than a directory may carry)."""
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    return _fs_rights_for_abi(abi), net, scoped, size, FILE_RIGHTS

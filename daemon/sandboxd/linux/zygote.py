@@ -84,14 +84,11 @@ def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
 
 
 def receive_start(sock: _socket.socket) -> dict[str, bytes]:
-    """The daemon's first message (ZygoteClient): the numbers of libc.WORKER_SYSCALLS and each
-    seccomp profile's compiled program (hex), so that libseccomp's binding stays out of this
-    heap. Returns the programs."""
-    from . import libc
+    """The daemon's first message (ZygoteClient): each seccomp profile's compiled program
+    (hex), so that libseccomp's binding stays out of this heap. Returns the programs."""
     from .seccomp_load import check
 
     message = json.loads(sock.recv(MAX_REQUEST) or b"{}")
-    libc.learn_numbers(message["syscalls"])
     return {profile: check(bytes.fromhex(program)) for profile, program in message["seccomp"].items()}
 
 

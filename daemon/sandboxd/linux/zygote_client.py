@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections import deque
 
-from . import libc
 from .contain import Blueprint
 
 
@@ -52,7 +51,6 @@ class ZygoteClient:
         )
         theirs.close()
         ours.send(json.dumps({
-            "syscalls": {name: libc.syscall_number(name) for name in libc.WORKER_SYSCALLS},
             "seccomp": {profile: program.hex() for profile, program in seccomp.items()},
         }).encode())
         self.sock = ours

@@ -1,5 +1,7 @@
-# A worker's pid 1 and its Python runner. pid 1 is either forked from the zygote and called
-# in-process (`main("python", [])`) or started as `python3 -I [-S] -c <this file> MODE [ARGV]`.
+# A worker's pid 1 and its Python runner. This file is pid 1 when it is started as
+# `python3 -I [-S] -c <this file> MODE [ARGV]` (exec mode, and macOS). A Linux fork-mode worker's
+# pid 1 is C (linux/pid1.c), which does what `main` does here and forks a runner that enters
+# `become_runner`.
 #
 # pid 1 of a pid namespace ignores every signal it has no handler for, so user code never runs
 # as pid 1: at build time pid 1 starts the runner as its child — MODE "python" forks a Python
@@ -60,9 +62,6 @@ LINUX = sys.platform.startswith("linux")
 # faults a call in a process forked from the zygote, where every page is shared until written.
 # Here, in the build and run paths, the C functions are called directly.
 _setsignal, _getsignal = _signal.signal, _signal.getsignal
-# prctl through a ctypes function made once: in fork mode it is made in the zygote, and a
-# CDLL made in pid 1 would cost ~80 faults (a CDLL instance builds a class of its own).
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if LINUX else None
 
 
 def report(**fields):
@@ -281,23 +280,29 @@ def shut_down(status, exit_pipe):
     os._exit(status)
 
 
-def start_runner(mode, argv, prepare=None):
-    """Forks the runner and returns its pid. `prepare` runs in the runner first (fork mode:
-    what only the runner's interpreter needs, see linux/contain.py)."""
+def start_runner(mode, argv):
+    """Forks the runner and returns its pid."""
     pid = os.fork()
     if pid == 0:
-        try:
-            os.close(NOTIFY)  # pid 1's alone
-        except OSError:
-            pass
-        os.closerange(NOTIFY + 1, 1024)
-        restore_signals(mode)
-        if prepare is not None:
-            prepare()
-        if mode == "python":
-            python_runner()
-        os.execv(argv[0], argv)
+        become_runner(mode, argv)
     return pid
+
+
+def become_runner(mode, argv, prepare=None):
+    """The runner, just forked by pid 1: this one, or on Linux a fork-mode pid 1 in C
+    (linux/pid1.c). `prepare` runs first (fork mode: what only the runner's interpreter
+    needs, see linux/contain.py). Never returns."""
+    try:
+        os.close(NOTIFY)  # pid 1's alone
+    except OSError:
+        pass
+    os.closerange(NOTIFY + 1, 1024)
+    restore_signals(mode)
+    if prepare is not None:
+        prepare()
+    if mode == "python":
+        python_runner()
+    os.execv(argv[0], argv)
 
 
 _CATCHABLE = tuple(sorted(_signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}))
@@ -368,7 +373,7 @@ def make_untouchable():
     its task port, which the worker's Seatbelt profile (deny default) does not grant."""
     if not LINUX:
         return
-    if _prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
 
 
@@ -443,8 +448,8 @@ def supervise(runner, listener):
                 pass
 
 
-def main(mode, argv, prepare=None):
-    runner = start_runner(mode, argv, prepare)
+def main(mode, argv):
+    runner = start_runner(mode, argv)
     os.close(CTL)  # the runner's
     os.close(EXIT)  # the runner's: its EOF means the runner and whatever it started are gone
     make_untouchable()
