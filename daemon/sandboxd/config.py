@@ -77,6 +77,8 @@ class SandboxConfig:
     # Where `cgroup_name` goes: "auto" (the daemon's own cgroup when it is delegated, as under
     # systemd's Delegate=yes, else the hierarchy root), "root", or an absolute cgroup path.
     cgroup_parent: str = "auto"
+    # macOS: the Python that runs each worker's pid 1 (runners/init.py). A Linux worker's pid 1
+    # is C (linux/pid1.c) and runs no interpreter.
     init_interpreter: str = "/usr/bin/python3"
 
 

@@ -539,7 +539,8 @@ def test_a_self_raised_sigsys_is_not_a_violation(client: Client) -> None:
 
 
 def test_an_exec_mode_python_worker_is_filtered_the_same(daemon_factory) -> None:
-    """mode = "exec" starts a fresh interpreter as pid 1: the listener must survive that execve."""
+    """mode = "exec" starts a fresh interpreter as the runner (pid 1 execs nothing): the filter
+    must survive that execve, and pid 1 still hears the violation."""
     d = daemon_factory({"languages": {"python": {"mode": "exec", "pool_size": 1}, "javascript": {"pool_size": 0}}})
     with d.client() as c:
         assert run_json(c, "import socket\n" + errno_of("socket.socket(socket.AF_INET)")) == "EPERM"

@@ -66,11 +66,21 @@ def test_a_failed_mount_is_reported_with_its_target_and_errno() -> None:
 
 
 def test_the_report_escapes_what_it_names() -> None:
-    """A path with a quote, a backslash and a newline still makes one line of valid JSON."""
+    """A path with a quote, a backslash and a newline still makes one line of valid JSON. The
+    exec-mode runner reports its failed execve; pid 1 then reports the runner's exit."""
     program = '/no/such "dir"\\\n/prog'
     got = spawn(argv=[program], env=["A=1"])
-    assert got == {"lines": [{"error": f"worker setup failed: execve {program}: No such file or directory"}],
-                   "exit_code": 1}
+    assert got == {"lines": [{"error": f"worker setup failed: execve {program}: No such file or directory"},
+                             {"exit_code": 1}], "exit_code": 0}
+
+
+def test_an_exec_mode_runner_starts_with_a_fresh_processs_signals_and_only_its_environment() -> None:
+    """The fork server ignores SIGCHLD and Python ignores SIGPIPE and SIGXFSZ: none of it may
+    reach the program (an ignored disposition survives execve)."""
+    check = ('test "$(grep SigIgn /proc/self/status)" = "SigIgn:\t0000000000000000" || exit 3; '
+             'test "$(grep SigBlk /proc/self/status)" = "SigBlk:\t0000000000000000" || exit 4; '
+             'test "$A" = 1 && test -z "$HOME" || exit 5; exit 9')
+    assert spawn(argv=["/bin/sh", "-c", check], env=["A=1"]) == {"lines": [{"exit_code": 9}], "exit_code": 0}
 
 
 @pytest.mark.parametrize(("paths", "argv", "why"), [

@@ -1,14 +1,12 @@
 """runners/init.py on the macOS path, exercised on Linux.
 
-backend/macos.py starts init.py inside sandbox-exec; macOS has no pipe2, prctl, seccomp or
-pid namespace. The module's LINUX flag picks the branches: here it is turned off (or, for a
-whole worker's init, sys.platform is set to "darwin" before init.py runs) and the macOS
-branches run for real against Linux processes and pipes.
+backend/macos.py starts init.py inside sandbox-exec as the worker's pid 1; macOS has no pipe2,
+prctl, seccomp or pid namespace. Here a whole worker's init runs with sys.platform set to
+"darwin", for real against Linux processes and pipes.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -18,17 +16,12 @@ from pathlib import Path
 import pytest
 from sandboxd.runners import init
 
-PR_GET_DUMPABLE = 3
 
-
-def test_macos_kill_scope_is_the_process_group_never_every_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert init.kill_scope() == -1
-    monkeypatch.setattr(init, "LINUX", False)
+def test_macos_kill_scope_is_the_process_group_never_every_process() -> None:
     assert init.kill_scope() == -os.getpgrp()
 
 
-def test_macos_wakeup_pipe_is_non_blocking_and_close_on_exec(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(init, "LINUX", False)
+def test_macos_wakeup_pipe_is_non_blocking_and_close_on_exec() -> None:
     r, w = init.wakeup_pipe()
     try:
         assert not os.get_blocking(r) and not os.get_blocking(w)
@@ -38,13 +31,6 @@ def test_macos_wakeup_pipe_is_non_blocking_and_close_on_exec(monkeypatch: pytest
     finally:
         os.close(r)
         os.close(w)
-
-
-def test_macos_skips_prctl_and_the_seccomp_listener(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(init, "LINUX", False)
-    init.make_untouchable()
-    assert ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
-    assert init.seccomp_listener() is None
 
 
 # Puts the pipes where init.py expects them (fds 3, 4 and 5), claims to be macOS, runs init.py.

@@ -210,7 +210,7 @@ class LinuxBackend(Backend):
         self.zygotes = [ZygoteClient(self._programs) for _ in range(FORK_SERVERS)]
         self._argv = {name: self._runner_argv(name) for name in cfg.languages}
         exec_paths: set[str] = set()
-        for interp in {cfg.sandbox.init_interpreter, *(lang.interpreter for lang in cfg.languages.values())}:
+        for interp in {lang.interpreter for lang in cfg.languages.values()}:
             exec_paths.update(elf.exec_closure(interp))
         self._exec_paths = sorted(exec_paths)
         self._python_path = {name: self._sys_path(lang.interpreter) for name, lang in cfg.languages.items()
@@ -230,16 +230,14 @@ class LinuxBackend(Backend):
         return lang.mode != "fork" and bool(lang.command)
 
     def _runner_argv(self, language: str) -> list[str]:
+        """What the runner pid 1 forks execs (linux/pid1.c); [] for a fork-mode runner."""
         lang = self.cfg.languages[language]
-        init = runner_source("init.py")
         if lang.mode == "fork":
             return []
         if not self._spawns(language):
-            return [lang.interpreter, "-I", "-c", init, "python"]
+            return [lang.interpreter, "-I", "-c", runner_source("init.py"), "runner"]
         runner = runner_source(lang.runner) if lang.runner else ""
-        command = [part.replace("{interpreter}", lang.interpreter).replace("{runner}", runner)
-                   for part in lang.command]
-        return [self.cfg.sandbox.init_interpreter, "-I", "-S", "-c", init, "spawn", *command]
+        return [part.replace("{interpreter}", lang.interpreter).replace("{runner}", runner) for part in lang.command]
 
     def check_required(self) -> None:
         userns = _sysctl("/proc/sys/user/max_user_namespaces")

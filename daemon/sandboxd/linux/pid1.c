@@ -9,8 +9,8 @@
  * from it, returns into the interpreter.
  *
  * spawn() returns twice: in the fork server, (pid of pid 1, its pidfd); in the runner (fork
- * mode only), (0, -1). pid 1 itself never returns: it execs the runner's program (exec mode)
- * or supervises the forked runner and exits with it. Every failing step reports
+ * mode only), (0, -1). pid 1 itself never returns: it forks the runner, which execs the
+ * runner's program in exec mode, and supervises it until it exits. Every failing step reports
  * {"error": "worker setup failed: ..."} on the status pipe and exits, so a worker is never
  * left half-built. linux/contain.py holds the recipe's order and what each layer is for.
  */
@@ -75,7 +75,7 @@ static struct recipe {
     int ngrants;
     const char *seccomp;
     size_t seccomp_len;
-    char *argv[MAX_ARGS + 1]; /* exec mode: the program pid 1 becomes; empty: fork mode */
+    char *argv[MAX_ARGS + 1]; /* exec mode: the runner's program; empty: fork mode */
     char *envp[MAX_ARGS + 1];
 } R;
 
@@ -502,8 +502,27 @@ static void set_title(void) {
     memcpy(title_start, title, sizeof title - 1);
 }
 
-/* pid 1, in clone3's child: every step of linux/contain.py's recipe after the clone. Returns
- * only in the runner it forks (fork mode); pid 1 itself execs or exits. */
+/* The exec-mode runner, just forked: a fresh process's signal dispositions and mask (nothing
+ * the fork server ignored carries over, and an ignored disposition would survive the exec),
+ * only fds 0..5, then the runner's program. */
+static void __attribute__((noreturn)) exec_runner(void) {
+    struct sigaction sa;
+    sigset_t none;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &sa, NULL); /* EINVAL for SIGKILL, SIGSTOP and libc's own: left as they are */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (syscall(SYS_close_range, NOTIFY, ~0U, 0) < 0)
+        for (int fd = NOTIFY; fd < 65536; fd++)
+            close(fd);
+    execve(R.argv[0], R.argv, R.envp);
+    fail("execve", R.argv[0]);
+}
+
+/* pid 1, in clone3's child: every step of linux/contain.py's recipe after the clone, then the
+ * runner forked and supervised. Returns only in a fork-mode runner; pid 1 itself exits. */
 static void become_init(const int *fds) {
     struct sigaction sa;
     char released;
@@ -540,22 +559,18 @@ static void become_init(const int *fds) {
         listener = load_seccomp(R.seccomp, R.seccomp_len);
         CHECK(listener, "seccomp", NULL);
         if (listener != NOTIFY) {
-            CHECK(dup2(listener, NOTIFY), "dup2", "(seccomp listener)");
+            CHECK(dup3(listener, NOTIFY, O_CLOEXEC), "dup3", "(seccomp listener)");
             close(listener);
             listener = NOTIFY;
         }
-        /* Only an exec-mode pid 1 (runners/init.py, as a program) keeps it across its exec. */
-        CHECK(fcntl(NOTIFY, F_SETFD, R.argv[0] ? 0 : FD_CLOEXEC), "fcntl", "(seccomp listener)");
-    }
-    if (R.argv[0]) {
-        execve(R.argv[0], R.argv, R.envp);
-        fail("execve", R.argv[0]);
     }
     pid_t runner = fork();
     if (runner < 0)
         fail("fork", "(runner)");
     if (runner > 0)
         supervise(runner, listener);
+    if (R.argv[0])
+        exec_runner();
 }
 
 /* ---- from Python ---- */
@@ -672,7 +687,7 @@ PyDoc_STRVAR(spawn_doc,
 "byte on the release pipe before it builds the sandbox. `rlimits`: [(RLIMIT_*, soft, hard)];\n"
 "`landlock`: None or (handled_fs, handled_net, scoped, ruleset_attr_size, file_rights);\n"
 "`grants`: [(path, rights)]; `seccomp`: the compiled program (b\"\": none); `argv`, `env`\n"
-"(\"KEY=value\"): the program pid 1 execs, or [] for fork mode.\n\n"
+"(\"KEY=value\"): the program the runner execs, or [] for fork mode.\n\n"
 "Returns (pid, pidfd) in the caller, and (0, -1) in the fork-mode runner, which pid 1 forked\n"
 "once the sandbox was built: the runner goes on in Python, pid 1 never does.");
 

@@ -1,14 +1,17 @@
-# A worker's pid 1 and its Python runner. This file is pid 1 when it is started as
-# `python3 -I [-S] -c <this file> MODE [ARGV]` (exec mode, and macOS). A Linux fork-mode worker's
-# pid 1 is C (linux/pid1.c), which does what `main` does here and forks a runner that enters
-# `become_runner`.
+# A worker's Python runner, and on macOS its pid 1.
 #
-# pid 1 of a pid namespace ignores every signal it has no handler for, so user code never runs
-# as pid 1: at build time pid 1 starts the runner as its child — MODE "python" forks a Python
-# runner, MODE "spawn" execs ARGV (e.g. the Node runner). The runner pre-warms, says "ready" on
-# the status pipe, closes it, and blocks reading the run from the control pipe; nothing is
-# forked or started when a run arrives. When the runner ends, pid 1 reports its exit status and
-# exits, and the kernel kills whatever else the run left behind.
+# On Linux, pid 1 is C (linux/pid1.c): it builds the sandbox, forks the runner and supervises
+# it. A fork-mode runner comes back into Python from there and enters `become_runner`; an
+# exec-mode Python runner is this file started as `python3 -I -c <this file> runner`. On macOS
+# (backend/macos.py), this file is pid 1, the first program inside sandbox-exec, started as
+# `python3 -I [-S] -c <this file> MODE [ARGV]`: MODE "python" forks a Python runner, MODE
+# "spawn" forks and execs ARGV (e.g. the Node runner), and `main` supervises it. macOS has no
+# pid namespace, prctl or seccomp.
+#
+# The runner pre-warms, says "ready" on the status pipe, closes it, and blocks reading the run
+# from the control pipe; nothing is forked or started when a run arrives. When the runner
+# ends, pid 1 reports its exit status and exits, and whatever else the run left behind is
+# killed (on Linux by the kernel, with the pid namespace).
 #
 # A run arrives on the control pipe, read by the runner, as a 16-byte limits prefix (CPU
 # seconds as a double, file size as u64) followed by its request. The Python runner lowers
@@ -26,20 +29,8 @@
 # Signals, violations and a runner that dies without writing are still reported by pid 1.
 # The runner writes to fd 5 only while it is still the exit pipe (same device and inode), so
 # a program that closed it and opened a file there keeps its file intact.
-#
-# pid 1 also holds the seccomp listener (fd 6, see linux/seccomp_policy.py): a call only an
-# attack makes blocks its caller and wakes pid 1, which kills every process of the run and
-# reports the call. pid 1 makes itself non-dumpable once the runner is forked, so nothing in
-# the run can open its descriptors through /proc/1/fd.
-#
-# backend/macos.py starts this same file (exec mode only) as the first program inside
-# sandbox-exec. macOS has no pid namespace, pipe2, prctl or seccomp, so the
-# calls that only exist on Linux are taken only where LINUX is true; each site says what
-# macOS does instead.
 import _signal
 import atexit
-import ctypes
-import fcntl
 import gc
 import json
 import os
@@ -51,24 +42,13 @@ import sys
 
 CTL, STATUS, EXIT, NOTIFY = 3, 4, 5, 6
 LIMITS = struct.Struct(">dQ")
-# struct seccomp_notif: id, pid, flags, then seccomp_data: nr, arch, instruction pointer, args.
-NOTIF = struct.Struct("=QIIiIQ6Q")
-# SECCOMP_IOCTL_NOTIF_RECV = _IOWR('!', 0, struct seccomp_notif), generic ioctl encoding
-# (x86_64, aarch64, riscv64).
-NOTIF_RECV = (3 << 30) | (NOTIF.size << 16) | (ord("!") << 8)
-PR_SET_DUMPABLE = 4
-LINUX = sys.platform.startswith("linux")
 # signal.signal and signal.getsignal wrap _signal's in enum conversions: ~25 first-touch page
 # faults a call in a process forked from the zygote, where every page is shared until written.
 # Here, in the build and run paths, the C functions are called directly.
 _setsignal, _getsignal = _signal.signal, _signal.getsignal
 
 
-def report(**fields):
-    os.write(STATUS, (json.dumps(fields) + "\n").encode())
-
-
-# The common lines (ready, an exit code, a signal) are formatted here, not by the JSON
+# The status lines (ready, an exit code, a signal) are formatted here, not by the JSON
 # encoder: ~35 first-touch page faults less in each worker.
 READY = b'{"ready": true}\n'
 
@@ -289,9 +269,10 @@ def start_runner(mode, argv):
 
 
 def become_runner(mode, argv, prepare=None):
-    """The runner, just forked by pid 1: this one, or on Linux a fork-mode pid 1 in C
-    (linux/pid1.c). `prepare` runs first (fork mode: what only the runner's interpreter
-    needs, see linux/contain.py). Never returns."""
+    """The runner, just forked by pid 1: this file's `main` (macOS), or a Linux fork-mode
+    pid 1 (linux/pid1.c), which leaves its seccomp listener (fd 6) to be closed here.
+    `prepare` runs first (fork mode: what only the runner's interpreter needs, see
+    linux/contain.py). Never returns."""
     try:
         os.close(NOTIFY)  # pid 1's alone
     except OSError:
@@ -333,16 +314,6 @@ def silence_own_stdio():
     os.close(null)
 
 
-def wait_for(pid):
-    while True:
-        try:
-            child, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return None
-        if child == pid:
-            return status
-
-
 def reap(pid):
     """Reaps every exited child (orphans of the run land here); the runner's status once it
     has exited, else None."""
@@ -358,44 +329,12 @@ def reap(pid):
             found = status
 
 
-def seccomp_listener():
-    if not LINUX:
-        return None
-    try:
-        return NOTIFY if os.readlink(f"/proc/self/fd/{NOTIFY}") == "anon_inode:seccomp notify" else None
-    except OSError:
-        return None
-
-
-def make_untouchable():
-    """Linux: no process of the run may open pid 1's descriptors through /proc/1/fd. macOS
-    has no /proc and no prctl; reaching another process's descriptors or memory there takes
-    its task port, which the worker's Seatbelt profile (deny default) does not grant."""
-    if not LINUX:
-        return
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
-
-
-def receive_violation(listener):
-    """The blocked call, as {"nr", "arch", "pid"}; nr None when its caller was gone before
-    it could be read (a violation all the same)."""
-    buf = bytearray(NOTIF.size)
-    try:
-        fcntl.ioctl(listener, NOTIF_RECV, buf, True)
-    except OSError:
-        return {"nr": None, "arch": None, "pid": None}
-    _, pid, _, nr, arch, *_ = NOTIF.unpack(buf)
-    return {"nr": nr, "arch": arch, "pid": pid}
-
-
 def kill_scope():
-    """Whom `os.kill(scope, SIGKILL)` must reach to end the whole run. Linux: -1 from pid 1
-    of the run's pid namespace is every other process of that namespace. macOS has no pid
-    namespace, so -1 would reach every process of the uid (the daemon's own when it is not
-    root): only the worker's process group, the session the launcher started; the daemon
-    kills the rest by the worker's uid (backend/macos.py)."""
-    return -1 if LINUX else -os.getpgrp()
+    """Whom `os.kill(scope, SIGKILL)` must reach to end the whole run. There is no pid
+    namespace on macOS, so -1 would reach every process of the uid (the daemon's own when it
+    is not root): only the worker's process group, the session the launcher started; the
+    daemon kills the rest by the worker's uid (backend/macos.py)."""
+    return -os.getpgrp()
 
 
 def abandon():
@@ -406,18 +345,15 @@ def abandon():
 
 
 def wakeup_pipe():
-    """A non-blocking close-on-exec pipe; os.pipe2 exists on Linux only (os.pipe is
-    close-on-exec already)."""
-    if LINUX:
-        return os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    """A non-blocking close-on-exec pipe (os.pipe is close-on-exec already; macOS has no pipe2)."""
     r, w = os.pipe()
     os.set_blocking(r, False)
     os.set_blocking(w, False)
     return r, w
 
 
-def supervise(runner, listener):
-    """Waits for the runner to end, reaping orphans; on a seccomp notification kills the run.
+def supervise(runner):
+    """Waits for the runner to end, reaping orphans.
 
     The daemon holds the only read end of the status pipe: when it goes away (a crash, a
     SIGKILL) the pipe reports an error here, and the run is ended at once rather than left
@@ -428,19 +364,13 @@ def supervise(runner, listener):
     poller = select.poll()
     poller.register(wake_r, select.POLLIN)
     poller.register(STATUS, 0)  # POLLERR once the reader is gone
-    if listener is not None:
-        poller.register(listener, select.POLLIN)
     while True:
         status = reap(runner)
         if status is not None:
-            return status, None
+            return status
         for fd, _ in poller.poll():
             if fd == STATUS:
                 abandon()
-            if fd == listener:
-                violation = receive_violation(listener)
-                os.kill(kill_scope(), signal.SIGKILL)
-                return wait_for(runner), violation
             try:
                 while os.read(wake_r, 64):
                     pass
@@ -449,21 +379,16 @@ def supervise(runner, listener):
 
 
 def main(mode, argv):
+    """pid 1 on macOS (see the top of this file)."""
     runner = start_runner(mode, argv)
     os.close(CTL)  # the runner's
     os.close(EXIT)  # the runner's: its EOF means the runner and whatever it started are gone
-    make_untouchable()
-    # pid 1 gets only the signals it handles from inside its namespace: it handles none the
-    # run could use to end it early (Python's own SIGINT handler would raise in here).
+    # pid 1 handles no signal the run could use to end it early (Python's own SIGINT handler
+    # would raise in here).
     _setsignal(signal.SIGINT, _signal.SIG_IGN)
-    listener = seccomp_listener()
     silence_own_stdio()
-    status, violation = supervise(runner, listener)
-    if violation is not None:
-        report(signal=signal.SIGSYS, violation=violation)
-    elif status is None:
-        os._exit(1)
-    elif os.WIFSIGNALED(status):
+    status = supervise(runner)
+    if os.WIFSIGNALED(status):
         report_number("signal", os.WTERMSIG(status))
     else:
         report_number("exit_code", os.waitstatus_to_exitcode(status))
@@ -471,4 +396,6 @@ def main(mode, argv):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "runner":  # a Linux exec-mode runner, started by pid 1 (linux/pid1.c)
+        python_runner()
     main(sys.argv[1], sys.argv[2:])
