@@ -1,12 +1,13 @@
 /*
- * A worker's pid 1, in C: clone3 into the worker's namespaces, build its sandbox, and in
- * fork mode fork the Python runner and supervise it.
+ * A worker's pid 1, in C: clone3 into the worker's namespaces, build its sandbox, fork the
+ * runner and supervise it.
  *
  * Why C: pid 1 is a fork of the fork server, and every page a forked Python writes is a
- * copy-on-write fault (a reference count in every object it touches). Set up in Python, pid 1
- * took 3.4-4.1 ms of CPU and ~480 faults per worker; the same system calls made from C take
- * 0.72 ms and a handful of faults. pid 1 never runs a line of Python: only the runner, forked
- * from it, returns into the interpreter.
+ * copy-on-write fault (a reference count in every object it touches). In Python, a fork-mode
+ * pid 1 took ~3.1 ms of CPU and ~490 faults per worker; in C, ~1.1 ms and 25 (medians of 8
+ * idle workers, most of it the kernel's work). An exec-mode pid 1 used to exec a whole Python
+ * to supervise (~23 ms per Node worker). pid 1 never runs a line of Python: only a fork-mode
+ * runner, forked from it, returns into the interpreter.
  *
  * spawn() returns twice: in the fork server, (pid of pid 1, its pidfd); in the runner (fork
  * mode only), (0, -1). pid 1 itself never returns: it forks the runner, which execs the
@@ -423,8 +424,8 @@ static void __attribute__((noreturn)) supervise(pid_t runner, int listener) {
     /* No process of the run may open pid 1's descriptors through /proc/1/fd. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         fail("prctl(PR_SET_DUMPABLE, 0)", NULL);
-    /* pid 1 gets only the signals it handles from inside its namespace: it ignores the one
-     * Python had a handler for, and handles only SIGCHLD. */
+    /* pid 1 gets only the signals it handles from inside its namespace. It inherited the fork
+     * server's Python handler for SIGINT: ignored instead. SIGCHLD is the only one handled. */
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
