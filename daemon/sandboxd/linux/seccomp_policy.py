@@ -6,8 +6,7 @@ clone3…). The lists are measured, not guessed: `tests/security/syscall_trace.p
 corpus in `tests/security/corpus/` under `strace -f` and every call made after the filter
 was loaded is listed here (marked "measured"), plus its direct kin (marked "kin": the same
 operation spelled by another libc, runtime version or architecture). The filter is loaded in
-pid 1, so both lists also cover pid 1's own supervision: linux/pid1.c in fork mode,
-runners/init.py as the program an exec-mode pid 1 becomes.
+pid 1, so both lists also cover pid 1's own supervision (linux/pid1.c, in both modes).
 
 Beyond the allowlist, the split DESIGN.md describes:
 - probes a well-behaved program may make (a non-AF_UNIX socket, flock, memfd…) answer EPERM;
