@@ -85,10 +85,28 @@ def test_an_exec_mode_runner_starts_with_a_fresh_processs_signals_and_only_its_e
 
 @pytest.mark.parametrize(("paths", "argv", "why"), [
     (["/usr\0/x"], [], "ValueError: readonly_paths: embedded NUL byte"),
-    ([f"/p{i}" for i in range(64)], [], "ValueError: readonly_paths: expected a list of at most 63 str"),
+    ([f"/p{i}" for i in range(257)], [], "ValueError: readonly_paths: expected a list of at most 256 str"),
     (["/usr", 7], [], "TypeError: readonly_paths: expected str"),
     ([], ["/bin/true", 8], "TypeError: argv: expected str"),
 ])
 def test_a_recipe_pid_1_cannot_hold_is_refused_before_the_clone(paths: list[object], argv: list[object],
                                                                  why: str) -> None:
     assert spawn(paths=paths, argv=argv) == {"refused": why}  # type: ignore[arg-type]
+
+
+def test_a_daemon_whose_paths_pid_1_cannot_hold_refuses_to_start(daemon_factory) -> None:
+    """Checked once at start-up: otherwise every build would fail the same way."""
+    paths = ["/usr", "/lib", "/lib64", "/bin", *(f"/opt/sbx-absent-{i}" for i in range(260))]
+    d = daemon_factory({"sandbox": {"readonly_paths": paths}}, wait=False)
+    assert d.process.wait(60) == 1, d.log()
+    assert "sandboxd: cannot start: sandbox.readonly_paths: at most 256 paths, got 264" in d.log(), d.log()
+
+
+def test_the_landlock_rules_pid_1_takes_are_counted_from_the_same_list_it_gets() -> None:
+    from sandboxd.linux import contain, pid1
+
+    assert contain.exceeds_pid1(["/usr"], ["/usr/bin/python3"]) == ""
+    exec_paths = [f"/usr/lib/x{i}.so" for i in range(pid1.MAX_GRANTS)]
+    assert contain.exceeds_pid1(["/usr"], exec_paths) == (
+        f"the Landlock ruleset would need {pid1.MAX_GRANTS + 8} rules (sandbox.readonly_paths and the "
+        f"interpreters' files), more than the {pid1.MAX_GRANTS} a worker's pid 1 takes")

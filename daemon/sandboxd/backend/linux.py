@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..linux import cgroups, elf, landlock, netns, seccomp_policy
-from ..linux.contain import NAMESPACES, Blueprint
+from ..linux.contain import NAMESPACES, Blueprint, exceeds_pid1
 from ..linux.libc import CLONE_NEWCGROUP, CLONE_NEWNET
 from ..linux.pid1 import WORKDIR
 from ..linux.zygote_client import ZygoteClient, ZygoteError
@@ -258,6 +258,9 @@ class LinuxBackend(Backend):
             missing = self._seccomp_missing()
             if missing:
                 raise RuntimeError(f"the config requires seccomp (sandbox.seccomp = true) but {missing}")
+        too_many = exceeds_pid1(list(self.cfg.sandbox.readonly_paths), self._exec_paths)
+        if too_many:
+            raise RuntimeError(too_many)
         self._probe_namespaces()
         for name, lang in self.cfg.languages.items():
             if not os.access(lang.interpreter, os.X_OK):

@@ -94,9 +94,9 @@ def _admit(pid: int, bp: Blueprint) -> None:
     _write(f"/proc/{pid}/gid_map", f"{pid1.INNER_GID} {bp.host_gid} 1\n")
 
 
-def _landlock_grants(bp: Blueprint) -> list[tuple[str, int]]:
-    grants = [(p, landlock.READ_ONLY) for p in bp.readonly_paths]
-    grants += [(p, landlock.EXECUTE | landlock.READ_FILE) for p in bp.exec_paths]
+def _landlock_grants(readonly_paths: list[str], exec_paths: list[str]) -> list[tuple[str, int]]:
+    grants = [(p, landlock.READ_ONLY) for p in readonly_paths]
+    grants += [(p, landlock.EXECUTE | landlock.READ_FILE) for p in exec_paths]
     grants += [
         ("/", landlock.READ_DIR),
         ("/etc", landlock.READ_ONLY),
@@ -107,6 +107,18 @@ def _landlock_grants(bp: Blueprint) -> list[tuple[str, int]]:
         ("/tmp", landlock.READ_WRITE),
     ]
     return grants
+
+
+def exceeds_pid1(readonly_paths: list[str], exec_paths: list[str]) -> str:
+    """Why pid 1 cannot take these paths, "" when it can: it holds its recipe in fixed arrays
+    (linux/pid1.c), and a worker it refuses is a build that fails every time."""
+    if len(readonly_paths) > pid1.MAX_PATHS:
+        return f"sandbox.readonly_paths: at most {pid1.MAX_PATHS} paths, got {len(readonly_paths)}"
+    rules = len(_landlock_grants(readonly_paths, exec_paths))
+    if rules > pid1.MAX_GRANTS:
+        return (f"the Landlock ruleset would need {rules} rules (sandbox.readonly_paths and the "
+                f"interpreters' files), more than the {pid1.MAX_GRANTS} a worker's pid 1 takes")
+    return ""
 
 
 # The daemon's modules in the zygote, by name: listed once there (note_own_modules), so that
@@ -137,7 +149,7 @@ def _spawn(bp: Blueprint, namespaces: int, fds: list[int], seccomp: bytes) -> tu
         namespaces, tuple(fds), bp.readonly_paths, bp.readonly_overlay, bp.workdir_size_mb, bp.tmp_size_mb,
         [(getattr(resource, name), soft, hard) for name, (soft, hard) in bp.rlimits.items()],
         landlock.ruleset(bp.landlock_abi) if bp.landlock_abi else None,
-        _landlock_grants(bp) if bp.landlock_abi else [],
+        _landlock_grants(bp.readonly_paths, bp.exec_paths) if bp.landlock_abi else [],
         seccomp,
         bp.argv if exec_mode else [],
         [f"{key}={value}" for key, value in bp.env.items()] if exec_mode else [])

@@ -49,8 +49,8 @@ enum { CTL = 3, STATUS = 4, EXIT = 5, NOTIFY = 6, RELEASE = 6, WORKER_FDS = 7 };
 #define NEW_ROOT "/tmp"     /* any existing directory: overmounted in the private namespace only */
 #define EMPTY_LOWER "/proc" /* the overlays' empty second layer, mounted over by proc later */
 
-#define MAX_PATHS 64
-#define MAX_GRANTS 128
+#define MAX_PATHS 256
+#define MAX_GRANTS 512
 #define MAX_RLIMITS 16
 #define MAX_ARGS 256
 
@@ -63,7 +63,7 @@ struct grant {
  * that pid 1 reads plain C data and never touches an object. The strings point into the
  * caller's objects, which outlive the clone in the parent and are a frozen copy in the child. */
 static struct recipe {
-    const char *paths[MAX_PATHS];
+    const char *paths[MAX_PATHS + 1];
     int npaths;
     int overlay;
     long workdir_mb, tmp_mb;
@@ -618,7 +618,7 @@ static int read_recipe(PyObject *paths, int overlay_on, long workdir_mb, long tm
                        PyObject *env) {
     static const char *scratch[MAX_ARGS + 1];
     memset(&R, 0, sizeof R);
-    if ((R.npaths = c_strings(paths, R.paths, MAX_PATHS - 1, "readonly_paths")) < 0)
+    if ((R.npaths = c_strings(paths, R.paths, MAX_PATHS, "readonly_paths")) < 0)
         return -1;
     R.overlay = overlay_on;
     R.workdir_mb = workdir_mb;
@@ -800,7 +800,9 @@ PyMODINIT_FUNC PyInit_pid1(void) {
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "INNER_UID", INNER_ID) < 0
               || PyModule_AddIntConstant(m, "INNER_GID", INNER_ID) < 0
-              || PyModule_AddStringConstant(m, "WORKDIR", WORKDIR) < 0)) {
+              || PyModule_AddStringConstant(m, "WORKDIR", WORKDIR) < 0
+              || PyModule_AddIntConstant(m, "MAX_PATHS", MAX_PATHS) < 0
+              || PyModule_AddIntConstant(m, "MAX_GRANTS", MAX_GRANTS) < 0)) {
         Py_DECREF(m);
         return NULL;
     }
