@@ -6,7 +6,8 @@
                    → report pid 1's pid → release it
     pid 1: cgroup namespace → uid/gid 1000 → private root (pivot_root) → hostname →
                    rlimits → umask → drop privileges → Landlock → seccomp → fork the
-                   runner (fork mode) or exec `argv` (exec mode)
+                   runner, which goes on in this interpreter (fork mode) or execs `argv`
+                   (exec mode)
 
 pid 1's part is C (linux/pid1.c): a fork of this warm interpreter pays a copy-on-write fault
 for every page its Python touches. Python decides every value here, in the zygote, before the
@@ -63,7 +64,7 @@ class Blueprint(NamedTuple):
     landlock_abi: int
     seccomp: str  # the allowlist profile (seccomp_policy.PYTHON / NODE), "" for none
     # "fork": pid 1 forks the runner from this (zygote-forked, already warm) interpreter;
-    # "exec": pid 1 execs `argv`.
+    # "exec": the runner pid 1 forks execs `argv`.
     mode: str
     python_path: list[str]
 

@@ -480,6 +480,13 @@ static void __attribute__((noreturn)) supervise(pid_t runner, int listener) {
 
 /* ---- the recipe, top to bottom ---- */
 
+/* Closes every fd from `first` on. */
+static void close_from(int first) {
+    if (syscall(SYS_close_range, first, ~0U, 0) < 0)
+        for (int fd = first; fd < 65536; fd++)
+            close(fd);
+}
+
 static void place_fds(const int *fds) {
     int high[WORKER_FDS];
     for (int i = 0; i < WORKER_FDS; i++)
@@ -488,9 +495,7 @@ static void place_fds(const int *fds) {
     for (int i = 0; i < WORKER_FDS; i++)
         if (dup2(high[i], i) < 0)
             _exit(1);
-    if (syscall(SYS_close_range, WORKER_FDS, ~0U, 0) < 0)
-        for (int fd = WORKER_FDS; fd < 65536; fd++)
-            close(fd);
+    close_from(WORKER_FDS);
 }
 
 /* The runner's /proc/<pid>/cmdline would otherwise show the fork server's: where the daemon is
@@ -505,7 +510,7 @@ static void set_title(void) {
 
 /* The exec-mode runner, just forked: a fresh process's signal dispositions and mask (nothing
  * the fork server ignored carries over, and an ignored disposition would survive the exec),
- * only fds 0..5, then the runner's program. */
+ * then the runner's program. */
 static void __attribute__((noreturn)) exec_runner(void) {
     struct sigaction sa;
     sigset_t none;
@@ -515,9 +520,6 @@ static void __attribute__((noreturn)) exec_runner(void) {
         sigaction(sig, &sa, NULL); /* EINVAL for SIGKILL, SIGSTOP and libc's own: left as they are */
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (syscall(SYS_close_range, NOTIFY, ~0U, 0) < 0)
-        for (int fd = NOTIFY; fd < 65536; fd++)
-            close(fd);
     execve(R.argv[0], R.argv, R.envp);
     fail("execve", R.argv[0]);
 }
@@ -570,6 +572,7 @@ static void become_init(const int *fds) {
         fail("fork", "(runner)");
     if (runner > 0)
         supervise(runner, listener);
+    close_from(NOTIFY); /* the runner holds fds 0..5 only: the listener is pid 1's alone */
     if (R.argv[0])
         exec_runner();
 }

@@ -40,7 +40,7 @@ import signal
 import struct
 import sys
 
-CTL, STATUS, EXIT, NOTIFY = 3, 4, 5, 6
+CTL, STATUS, EXIT = 3, 4, 5
 LIMITS = struct.Struct(">dQ")
 # signal.signal and signal.getsignal wrap _signal's in enum conversions: ~25 first-touch page
 # faults a call in a process forked from the zygote, where every page is shared until written.
@@ -261,23 +261,18 @@ def shut_down(status, exit_pipe):
 
 
 def start_runner(mode, argv):
-    """Forks the runner and returns its pid."""
+    """Forks the runner and returns its pid. The runner holds fds 0..5 only."""
     pid = os.fork()
     if pid == 0:
+        os.closerange(EXIT + 1, 1024)
         become_runner(mode, argv)
     return pid
 
 
 def become_runner(mode, argv, prepare=None):
     """The runner, just forked by pid 1: this file's `main` (macOS), or a Linux fork-mode
-    pid 1 (linux/pid1.c), which leaves its seccomp listener (fd 6) to be closed here.
-    `prepare` runs first (fork mode: what only the runner's interpreter needs, see
-    linux/contain.py). Never returns."""
-    try:
-        os.close(NOTIFY)  # pid 1's alone
-    except OSError:
-        pass
-    os.closerange(NOTIFY + 1, 1024)
+    pid 1 (linux/pid1.c). `prepare` runs first (fork mode: what only the runner's interpreter
+    needs, see linux/contain.py). Never returns."""
     restore_signals(mode)
     if prepare is not None:
         prepare()
