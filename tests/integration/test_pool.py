@@ -307,14 +307,15 @@ def test_pool_disabled_runs_cold(daemon_factory) -> None:
     assert json.loads(cli.stdout)["warm_start"] is False
 
 
-def test_runs_are_spread_over_more_than_one_address_space_layout(pool_daemon: Daemon) -> None:
-    """A fork-mode worker inherits its fork server's layout (where the interpreter's objects
-    lie, drawn by ASLR once per exec), and CPU-bound speed with it: consecutive builds go to
-    different servers, so a daemon's runs do not all share one draw."""
+def test_runs_are_spread_over_more_than_one_hash_seed_and_layout(pool_daemon: Daemon) -> None:
+    """A fork-mode worker inherits its fork server's str hash seed and layout (where the
+    interpreter's objects lie), drawn once per exec, and CPU-bound speed with them:
+    consecutive builds go to different servers, so a daemon's runs do not all share one draw."""
     with pool_daemon.client() as c:
-        layouts = set()
+        draws = []
         for _ in range(8):
-            r = c.execute("import sys\nprint(hex(id(sys)))\n")
+            r = c.execute("import sys\nprint(hex(id(sys)), hash('sandboxd'))\n")
             assert r.status == "ok", r
-            layouts.add(r.stdout.strip())
-    assert len(layouts) > 1, layouts
+            draws.append(r.stdout.split())
+    assert len({layout for layout, _ in draws}) > 1, draws
+    assert len({seed for _, seed in draws}) > 1, draws
