@@ -43,8 +43,8 @@ MIB = 1 << 20
 # A fork-mode worker inherits its fork server's whole address space, its str hash seed and
 # layout included, which a bare interpreter draws anew at each exec. The seed alone moves
 # CPU-bound Python by up to a fifth, as a module-level loop's globals collide in their dict
-# or not: bare `python3` with PYTHONHASHSEED 0-15, three runs each, took 205-222 ms for
-# fourteen seeds and 249 and 266 ms for seeds 3 and 5. One daemon, 48 interleaved runs over
+# or not: bare `python3` with PYTHONHASHSEED 0-15, three runs each, took 205-222 ms (medians)
+# for fourteen seeds and 249 and 266 ms for seeds 3 and 5. One daemon, 48 interleaved runs over
 # 4 servers: the workers of one server took 284/292 ms (min/median) and another's 236/250.
 # With one server a daemon kept a single draw for its whole life. Builds go to the servers
 # in turn (each costs ~1.5 MB of unshared memory).
