@@ -28,12 +28,6 @@ from typing import NamedTuple
 from ..runners import init as init_runner
 from . import landlock, libc, netns, pid1
 
-CTL_FD = 3      # daemon -> runner: the run request
-STATUS_FD = 4   # zygote, pid 1 -> daemon: "pid", "ready", the exit status
-EXIT_FD = 5     # runner -> daemon: its own exit code, ahead of its teardown (runners/init.py)
-NOTIFY_FD = 6   # pid 1 only: the seccomp listener (the runner never has it)
-RELEASE_FD = 6  # zygote -> pid 1, before NOTIFY_FD exists: its cgroups and id maps are set
-
 # Created by clone3. The cgroup namespace is not among them: it is rooted where its creator
 # stands, so pid 1 unshares it itself once the zygote has moved it into its cgroups. Nor is
 # the network namespace: the zygote enters an empty one before the clone (linux/netns.py).
@@ -83,7 +77,7 @@ def _write(path: str, text: str) -> None:
 
 
 def _admit(pid: int, bp: Blueprint) -> None:
-    """The zygote's part, as host root, while pid 1 waits on RELEASE_FD.
+    """The zygote's part, as host root, while pid 1 waits on its release pipe.
 
     The namespaces belong to root, not to the worker's host uid: no process of that uid on the
     host holds any capability over them.
@@ -187,7 +181,7 @@ def start_worker(bp: Blueprint, worker_ends: list[int], networks: netns.NetnsPoo
                 os.close(pidfd)
         try:
             _admit(pid, bp)
-            os.write(worker_ends[STATUS_FD], (json.dumps({"pid": pid}) + "\n").encode())
+            os.write(worker_ends[pid1.STATUS_FD], (json.dumps({"pid": pid}) + "\n").encode())
             os.write(release_w, b"1")
         except BaseException:
             os.kill(pid, signal.SIGKILL)

@@ -41,7 +41,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The worker's fds once placed (runners/init.py names them the same). */
+/* The worker's fds once placed, 0..2 being its stdio (runners/init.py names them the same):
+ * CTL     daemon -> runner: the run request;
+ * STATUS  zygote, pid 1 -> daemon: "pid", "ready", the exit status;
+ * EXIT    runner -> daemon: its own exit code, ahead of its teardown (runners/init.py);
+ * RELEASE zygote -> pid 1, before NOTIFY exists: its cgroups and id maps are set;
+ * NOTIFY  pid 1 only: the seccomp listener (the runner never has it). */
 enum { CTL = 3, STATUS = 4, EXIT = 5, NOTIFY = 6, RELEASE = 6, WORKER_FDS = 7 };
 
 #define INNER_ID 1000
@@ -402,14 +407,12 @@ static int reap(pid_t runner, int *status) {
     return found;
 }
 
-static int wait_for(pid_t runner, int *status) {
-    int st;
+/* Until the runner is reaped, or there is no child left to wait for. */
+static void wait_for(pid_t runner) {
     pid_t child;
-    while ((child = waitpid(-1, &st, 0)) != runner)
+    while ((child = waitpid(-1, NULL, 0)) != runner)
         if (child < 0 && errno != EINTR)
-            return 0;
-    *status = st;
-    return 1;
+            return;
 }
 
 /* Waits for the runner to end, reaping orphans; on a seccomp notification kills the run and
@@ -458,8 +461,7 @@ static void __attribute__((noreturn)) supervise(pid_t runner, int listener) {
             memset(&req, 0, sizeof req);
             int known = ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) == 0;
             kill(-1, SIGKILL);
-            if (!wait_for(runner, &status))
-                status = 0;
+            wait_for(runner);
             int n = known
                 ? snprintf(line, sizeof line, "{\"signal\": %d, \"violation\": {\"nr\": %d, \"arch\": %u, "
                            "\"pid\": %u}}\n", SIGSYS, req.data.nr, req.data.arch, req.pid)
@@ -803,6 +805,7 @@ PyMODINIT_FUNC PyInit_pid1(void) {
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "INNER_UID", INNER_ID) < 0
               || PyModule_AddIntConstant(m, "INNER_GID", INNER_ID) < 0
+              || PyModule_AddIntConstant(m, "STATUS_FD", STATUS) < 0
               || PyModule_AddStringConstant(m, "WORKDIR", WORKDIR) < 0
               || PyModule_AddIntConstant(m, "MAX_PATHS", MAX_PATHS) < 0
               || PyModule_AddIntConstant(m, "MAX_GRANTS", MAX_GRANTS) < 0)) {
